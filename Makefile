@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make run` (the app on the embedded demo) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+
+.PHONY: run test system-deps bench clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.installed
+	@echo "Starting the dashboard at http://localhost:$(PORT) (embedded demo unless PROMETHEUS_URL or a config says otherwise)"
+	$(VENV)/bin/streamlit run dashboard/app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
+
+system-deps:
+	@scripts/ensure-system-deps.sh
+
+test: $(VENV)/.dev-installed system-deps
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache
