@@ -1,0 +1,239 @@
+"""The health judge: measured signals in, one verdict per (node, component) out, with its reasons.
+
+Judged by work, not by resources: a component's verdict is the worst level its work signals (and
+its ``up``) reach; CPU, memory, disk and network ride along as context and never decide. Truthful by
+construction: a component expected on a known node with no series at all is ``unknown``; ``up == 0``
+is ``unhealthy``; ``healthy`` needs at least one work signal with data besides ``up``; a signal the
+source warned about may show a problem but never counts as evidence of health.
+
+Plain Python over pandas, no streamlit and no HTTP: the app and the CLI both call :func:`judge`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from dashboard.catalog import Catalog, Signal
+from dashboard.sources.base import HealthSource, Observations
+
+VERDICTS = ("healthy", "degraded", "unknown", "unhealthy")
+# Severity order used for "the worst verdict": unknown (no evidence) is worse than degraded, so
+# `--fail-on degraded` also fails when a component cannot be judged.
+SEVERITY = {name: rank for rank, name in enumerate(VERDICTS)}
+LEVEL_RANK = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+VERDICT_COLUMNS = [
+    "cluster", "node", "component", "scope", "verdict", "reasons", "work", "resources", "no_data",
+]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation: when, from where, and the verdict frame (one row per node and component)."""
+
+    at: datetime
+    source: str
+    cluster: str | None
+    verdicts: pd.DataFrame
+
+    def worst(self) -> str | None:
+        """The worst verdict, or None when nothing was judged."""
+        if self.verdicts.empty:
+            return None
+        return max(self.verdicts["verdict"], key=SEVERITY.__getitem__)
+
+
+def evaluate(source: HealthSource, catalog: Catalog, *, at: datetime, cluster: str | None = None) -> Evaluation:
+    """Measure with ``source`` and judge: the one entry point shared by the app and the CLI."""
+    observations = source.observe(catalog, at=at, cluster=cluster)
+    return Evaluation(at, observations.source, cluster, judge(observations, catalog))
+
+
+def judge(observations: Observations, catalog: Catalog) -> pd.DataFrame:
+    """Verdicts for every expected (node, component), plus the cluster-wide DNS roll-up."""
+    values = {
+        (row.cluster, row.node if row.scope == "node" else None, row.component, row.signal): row.value
+        for row in observations.frame.itertuples(index=False)
+    }
+    doubts: dict[tuple[str, str], str] = {}
+    for warning in observations.warnings:
+        doubts.setdefault((warning.component, warning.signal), warning.message)
+    signals_by_component: dict[str, list[Signal]] = {}
+    for sig in catalog.signals:
+        signals_by_component.setdefault(sig.component, []).append(sig)
+
+    rows = []
+    for cluster, node, component, scope in _expected_rows(observations.frame, catalog):
+        rows.append(
+            _judge_one(
+                cluster, node, component, scope,
+                signals_by_component.get(component, []),
+                signals_by_component.get("node", []) if scope == "node" else [],
+                values, doubts, catalog,
+            )
+        )
+    return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+
+
+def _expected_rows(frame: pd.DataFrame, catalog: Catalog) -> list[tuple[str, str | None, str, str]]:
+    """Which (cluster, node, component, scope) must have a verdict, whether or not it has data."""
+    per_node = frame[frame["scope"] == "node"]
+    inventory = per_node[per_node["component"] == "inventory"]
+    known = inventory[inventory["signal"] == "known_nodes"]
+    dns_hosts = inventory[inventory["signal"] == "dns_hosts"]
+    measured = per_node[per_node["component"].isin(["kubelet", "kube-proxy"])]
+    dns_measured = per_node[per_node["component"] == "dns"]
+    node_pairs = set(zip(known["cluster"], known["node"])) | set(zip(measured["cluster"], measured["node"]))
+    dns_pairs = set(zip(dns_hosts["cluster"], dns_hosts["node"])) | set(
+        zip(dns_measured["cluster"], dns_measured["node"])
+    )
+    expected = []
+    for cluster, node in sorted(node_pairs):
+        for component in ("kubelet", "kube-proxy"):
+            if component in catalog.components:
+                expected.append((cluster, node, component, "node"))
+    if "dns" in catalog.components:
+        for cluster, node in sorted(dns_pairs):
+            expected.append((cluster, node, "dns", "node"))
+        dns_clusters = {cluster for cluster, _ in dns_pairs} | set(
+            frame.loc[(frame["scope"] == "cluster") & (frame["component"] == "dns"), "cluster"]
+        )
+        for cluster in sorted(dns_clusters):
+            expected.append((cluster, None, "dns", "cluster"))
+    return sorted(expected, key=lambda r: (r[0], r[1] is not None, r[1] or "", r[2]))
+
+
+def _judge_one(
+    cluster: str,
+    node: str | None,
+    component: str,
+    scope: str,
+    component_signals: list[Signal],
+    node_signals: list[Signal],
+    values: dict,
+    doubts: dict[tuple[str, str], str],
+    catalog: Catalog,
+) -> dict:
+    reasons: list[dict] = []
+    work: dict[str, float | None] = {}
+    resources: dict[str, float | None] = {}
+    no_data: list[str] = []
+    has_any_series = False
+    has_work_evidence = False
+    worst_level = "healthy"
+
+    for sig in component_signals:
+        if scope == "cluster" and not sig.rollup:
+            continue
+        value = values.get((cluster, node, component, sig.name))
+        if value is not None:
+            has_any_series = True
+        if sig.kind == "resource":
+            resources[f"{component}_{sig.name}"] = value
+            continue
+        if sig.kind == "work":
+            work[sig.name] = value
+        if value is None:
+            no_data.append(sig.name)
+            reasons.append(_no_data_reason(sig, catalog, component))
+            continue
+        level, reason = _assess(sig, value)
+        doubt = doubts.get((component, sig.name))
+        if doubt and level == "healthy":
+            no_data.append(sig.name)
+            reasons.append({**reason, "level": "no data", "text": f"{sig.name}: partial data ({doubt})"})
+            continue
+        if doubt:
+            reason["text"] += f" (partial data: {doubt})"
+        reasons.append(reason)
+        if LEVEL_RANK[level] > LEVEL_RANK[worst_level]:
+            worst_level = level
+        if sig.kind == "work":
+            has_work_evidence = True
+
+    for sig in node_signals:
+        resources[f"node_{sig.name}"] = values.get((cluster, node, "node", sig.name))
+
+    if worst_level != "healthy":
+        verdict = worst_level
+    elif not has_any_series:
+        verdict = "unknown"
+        reasons.insert(0, _summary("no data", f"no series at all for {component} on this node"))
+    elif not has_work_evidence:
+        verdict = "unknown"
+        reasons.insert(0, _summary("no data", "no work signal had data besides up"))
+    else:
+        verdict = "healthy"
+    reasons.sort(key=lambda r: -{"unhealthy": 3, "degraded": 2, "no data": 1}.get(r["level"], 0))
+    return {
+        "cluster": cluster,
+        "node": node,
+        "component": component,
+        "scope": scope,
+        "verdict": verdict,
+        "reasons": reasons,
+        "work": work,
+        "resources": resources,
+        "no_data": no_data,
+    }
+
+
+def _assess(sig: Signal, value: float) -> tuple[str, dict]:
+    if sig.kind == "up":
+        level = "healthy" if value >= 1 else "unhealthy"
+        text = "target up" if level == "healthy" else "target down (up = 0)"
+        return level, {
+            "signal": sig.name, "level": level, "value": value, "threshold": 1,
+            "op": "<", "unit": sig.unit, "source": "a down target is unhealthy", "text": text,
+        }
+    thresholds = sig.thresholds
+    assert thresholds is not None, f"work signal {sig.name} needs thresholds"
+    level = thresholds.level(value)
+    threshold = thresholds.unhealthy if level == "unhealthy" else thresholds.degraded
+    comparison = thresholds.op if level != "healthy" else {">=": "<", ">": "<="}[thresholds.op]
+    text = f"{sig.name} = {format_value(value, sig.unit)} {comparison} {format_value(threshold, sig.unit)}"
+    return level, {
+        "signal": sig.name,
+        "level": level,
+        "value": value,
+        "threshold": threshold,
+        "degraded_at": thresholds.degraded,
+        "unhealthy_at": thresholds.unhealthy,
+        "op": thresholds.op,
+        "unit": sig.unit,
+        "source": thresholds.source,
+        "text": text,
+    }
+
+
+def _no_data_reason(sig: Signal, catalog: Catalog, component: str) -> dict:
+    why = (
+        f"not collected by the {catalog.preset} preset"
+        if sig.name in catalog.known_absent(component)
+        else "no series"
+    )
+    return {"signal": sig.name, "level": "no data", "value": None, "text": f"{sig.name}: no data ({why})"}
+
+
+def _summary(level: str, text: str) -> dict:
+    return {"signal": None, "level": level, "value": None, "text": text}
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """A measured value for people: ratios as percent, seconds with a unit."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "no data"
+    if math.isinf(value):
+        return "∞"
+    if unit == "ratio":
+        return f"{value * 100:.2f} %"
+    if unit == "seconds":
+        return f"{value:.3g} s"
+    if unit == "bytes":
+        return f"{value / 2**20:.1f} MiB"
+    if unit == "bytes/s":
+        return f"{value / 2**20:.2f} MiB/s"
+    return f"{value:.3g}"

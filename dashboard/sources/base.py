@@ -1,0 +1,62 @@
+"""What every health source returns, so that the judge cannot tell a demo from a Prometheus.
+
+A source measures the catalog's signals at one instant and hands back one tidy frame with a row per
+(cluster, node, component, signal, scope). Inventory rows (component ``inventory``, signals
+``known_nodes`` and ``dns_hosts``, value 1) say which nodes the cluster knows and which host a DNS
+server. Cluster-scope rows (the DNS roll-up) have ``node`` None. A signal a source has no data for
+simply has no row: absence is information, never a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import pandas as pd
+
+from dashboard.catalog import Catalog
+
+OBSERVATION_COLUMNS = ["cluster", "node", "component", "signal", "scope", "value"]
+
+
+class SourceError(Exception):
+    """The source could not be read; the message is one line, safe to show (no secrets)."""
+
+
+@dataclass(frozen=True)
+class SourceWarning:
+    """A source's doubt about one signal's data (a backend warning, a rejected query)."""
+
+    component: str
+    signal: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Observations:
+    """Measured values at one instant, plus what the source warned about.
+
+    A warned signal's data may be partial: the judge lets it show a problem but never count it as
+    evidence of health.
+    """
+
+    frame: pd.DataFrame
+    source: str
+    warnings: tuple[SourceWarning, ...] = field(default_factory=tuple)
+
+
+class HealthSource(Protocol):
+    """Anything that can measure the catalog's signals at an instant."""
+
+    description: str
+
+    def observe(self, catalog: Catalog, *, at: datetime, cluster: str | None = None) -> Observations:
+        """Measure every signal of ``catalog`` at ``at``, for one cluster or all of them."""
+
+
+def observation_frame(rows: list[dict]) -> pd.DataFrame:
+    """A frame with exactly the observation columns, also when there are no rows."""
+    frame = pd.DataFrame(rows, columns=OBSERVATION_COLUMNS)
+    frame["value"] = frame["value"].astype(float)
+    return frame
