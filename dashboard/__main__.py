@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from dashboard.config import ConfigError, load_settings
-from dashboard.health import SEVERITY, Evaluation, evaluate
+from dashboard.health import SEVERITY, Evaluation, evaluate, verdict_table
 from dashboard.sources import health_source
 from dashboard.sources.base import SourceError
 
@@ -136,35 +136,22 @@ def evaluation_to_json(evaluation: Evaluation) -> dict:
 
 def evaluation_table(evaluation: Evaluation) -> str:
     """A plain-text table for people: one line per node and component, with the deciding reason."""
+    table = verdict_table(evaluation.verdicts)
     header = ("CLUSTER", "NODE", "COMPONENT", "VERDICT", "WHY")
-    lines = [header]
-    for row in evaluation.verdicts.to_dict(orient="records"):
-        lines.append(
-            (
-                row["cluster"] or "-",
-                row["node"] or "(cluster)",
-                row["component"],
-                row["verdict"],
-                _why(row),
-            )
-        )
+    lines = [header] + [
+        (row.cluster or "-", row.node, row.component, row.verdict, row.why)
+        for row in table.itertuples(index=False)
+    ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
     text = [
         "  ".join(cell.ljust(width) for cell, width in zip(line[:-1], widths)) + "  " + line[-1]
         for line in lines
     ]
-    summary = f"{evaluation.source} at {evaluation.at.isoformat()}: " + ", ".join(
-        f"{count} {verdict}" for verdict, count in evaluation.verdicts["verdict"].value_counts().items()
+    counts = table["verdict"].value_counts()
+    summary = f"{evaluation.source} at {evaluation.at.isoformat()}: " + (
+        ", ".join(f"{count} {verdict}" for verdict, count in counts.items()) or "no node components found"
     )
     return "\n".join([*text, "", summary])
-
-
-def _why(row: dict) -> str:
-    decisive = [r for r in row["reasons"] if r["level"] == row["verdict"] or row["verdict"] == "unknown"]
-    if row["verdict"] == "healthy":
-        checked = [r for r in row["reasons"] if r["level"] == "healthy" and r["signal"] != "up"]
-        return f"{len(checked)} work signals within thresholds"
-    return "; ".join(r["text"] for r in decisive[:3])
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ Plain Python over pandas, no streamlit and no HTTP: the app and the CLI both cal
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,7 +76,7 @@ def judge(observations: Observations, catalog: Catalog) -> pd.DataFrame:
                 values, doubts, catalog,
             )
         )
-    return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+    return pd.DataFrame(rows, columns=VERDICT_COLUMNS, dtype=object)
 
 
 def _expected_rows(frame: pd.DataFrame, catalog: Catalog) -> list[tuple[str, str | None, str, str]]:
@@ -179,6 +180,34 @@ def _judge_one(
         "resources": resources,
         "no_data": no_data,
     }
+
+
+def explain(row: Mapping) -> str:
+    """One line saying why a verdict row got its verdict: the deciding reasons, or what was checked."""
+    if row["verdict"] == "healthy":
+        checked = [r for r in row["reasons"] if r["level"] == "healthy" and r["signal"] != "up"]
+        return f"{len(checked)} work signals within thresholds"
+    decisive = [r for r in row["reasons"] if r["level"] in (row["verdict"], "no data")]
+    if row["verdict"] != "unknown":
+        decisive = [r for r in decisive if r["level"] == row["verdict"]]
+    return "; ".join(r["text"] for r in decisive[:3])
+
+
+def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """A flat frame for people: one row per verdict with its explanation and resource context."""
+    records = verdicts.to_dict(orient="records")
+    return pd.DataFrame(
+        {
+            "cluster": [r["cluster"] for r in records],
+            "node": [r["node"] or "(cluster)" for r in records],
+            "component": [r["component"] for r in records],
+            "verdict": [r["verdict"] for r in records],
+            "why": [explain(r) for r in records],
+            "node CPU busy": [r["resources"].get("node_cpu_busy_ratio") for r in records],
+            "node memory used": [r["resources"].get("node_memory_used_ratio") for r in records],
+        },
+        columns=["cluster", "node", "component", "verdict", "why", "node CPU busy", "node memory used"],
+    )
 
 
 def _assess(sig: Signal, value: float) -> tuple[str, dict]:

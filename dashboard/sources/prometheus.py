@@ -35,7 +35,7 @@ PARALLEL_QUERIES = 4
 class PrometheusSettings:
     """How to reach the backend. Secrets are kept out of ``repr``."""
 
-    url: str
+    url: str = field(repr=False)  # may carry user:password@
     timeout_seconds: float = 10.0
     bearer_token: str | None = field(default=None, repr=False)
     basic_auth: tuple[str, str] | None = field(default=None, repr=False)
