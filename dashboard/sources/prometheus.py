@@ -68,7 +68,7 @@ class PrometheusSource:
         session.verify = settings.ca_bundle or not settings.insecure
         session.hooks["response"].append(self._remember_response)
         # One quick retry of a refused/reset connection; none on read errors or status codes.
-        retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=3, backoff_factor=0)
+        retry = Retry(total=1, connect=1, read=False, status=0, other=0, redirect=3, backoff_factor=0)
         self._client = PrometheusConnect(
             url=settings.url.rstrip("/"),
             session=session,
@@ -89,6 +89,8 @@ class PrometheusSource:
             raise SourceError(
                 f"{self.description} did not answer within {self.settings.timeout_seconds:g} s"
             ) from None
+        except requests.exceptions.JSONDecodeError:
+            raise SourceError(f"{self.description} sent a malformed answer (not JSON)") from None
         except requests.exceptions.SSLError:
             raise SourceError(f"TLS verification failed for {self.description}") from None
         except requests.exceptions.RequestException as error:
@@ -105,6 +107,9 @@ class PrometheusSource:
         queries = build_queries(catalog, cluster)
         with ThreadPoolExecutor(max_workers=PARALLEL_QUERIES) as pool:
             answers = list(pool.map(lambda q: self._answer(q, at), queries))
+        rejected = [query_warnings[0] for result, query_warnings in answers if query_warnings and not result]
+        if len(rejected) == len(queries):
+            raise SourceError(f"every query was rejected; first: {rejected[0]}")
         rows: list[dict] = []
         warnings: list[SourceWarning] = []
         for query, (result, query_warnings) in zip(queries, answers):
