@@ -61,6 +61,8 @@ class PrometheusSource:
         self.url = redacted_url(settings.url)
         self.description = f"Prometheus at {self.url}"
         self._last_response = threading.local()
+        self._count_lock = threading.Lock()
+        self.requests_sent = 0  # HTTP requests answered so far: evaluations' cost, for benchmarks
         session = requests.Session()
         session.headers.update(settings.headers)
         if settings.bearer_token:
@@ -79,6 +81,8 @@ class PrometheusSource:
 
     def _remember_response(self, response: requests.Response, *args, **kwargs) -> None:
         self._last_response.value = response
+        with self._count_lock:
+            self.requests_sent += 1
 
     def query(self, promql: str, at: datetime) -> tuple[list[dict], list[str]]:
         """Run one instant query; returns the result vector and the backend's warnings."""

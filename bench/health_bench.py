@@ -1,0 +1,115 @@
+"""Benchmark of one health evaluation on a large cluster in a real Prometheus (a script, not a test).
+
+Generates the demo scenario at ``--nodes`` nodes with ``--history`` of data, backfills it with promtool,
+starts Prometheus on 127.0.0.1, then measures:
+
+- queries per evaluation (counted on the wire by the source, and compared with the catalog);
+- wall time of one evaluation (``dashboard.health.evaluate`` over ``PrometheusSource``) against the
+  summed time of the same raw HTTP queries sent one by one with plain requests (the overhead ratio);
+- peak RSS of one CLI evaluation (``python -m dashboard health --format json``) in a child process.
+
+Usage: ``.venv/bin/python -m bench.health_bench --nodes 2000 --history 1h``
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import requests
+
+from dashboard.catalog import PRESETS, build_queries
+from dashboard.health import evaluate
+from dashboard.sources.demo import demo_scenario, write_openmetrics
+from dashboard.sources.prometheus import PrometheusSettings, PrometheusSource
+from tests.promserver import start_prometheus
+
+CATALOG = PRESETS["kube-prometheus-stack"]
+
+
+def parse_duration(text: str) -> timedelta:
+    units = {"m": 60, "h": 3600, "d": 86400}
+    return timedelta(seconds=float(text[:-1]) * units[text[-1]])
+
+
+def raw_query_seconds(url: str, at: datetime) -> tuple[float, int]:
+    """Each catalog query sent alone with plain requests; returns summed seconds and response bytes."""
+    total, size = 0.0, 0
+    with requests.Session() as session:
+        for query in build_queries(CATALOG):
+            started = time.perf_counter()
+            response = session.get(f"{url}/api/v1/query", params={"query": query.promql, "time": at.timestamp()}, timeout=120)
+            response.json()
+            total += time.perf_counter() - started
+            size += len(response.content)
+            response.raise_for_status()
+    return total, size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=2000)
+    parser.add_argument("--history", default="1h")
+    parser.add_argument("--step", type=int, default=60, help="scrape step in seconds")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    scenario = demo_scenario(
+        end, clusters=("bench",), nodes=args.nodes, history=parse_duration(args.history),
+        step=timedelta(seconds=args.step),
+    )
+    with tempfile.TemporaryDirectory(prefix="health-bench-") as tmp:
+        workdir = Path(tmp)
+        started = time.perf_counter()
+        openmetrics = workdir / "scenario.om"
+        with openmetrics.open("w") as out:
+            write_openmetrics(scenario, out)
+        write_seconds = time.perf_counter() - started
+        size_mb = openmetrics.stat().st_size / 1e6
+        started = time.perf_counter()
+        server = start_prometheus(openmetrics, workdir)
+        backfill_seconds = time.perf_counter() - started
+        try:
+            at = end - timedelta(minutes=1)
+            source = PrometheusSource(PrometheusSettings(url=server.url, timeout_seconds=120))
+            evaluation = evaluate(source, CATALOG, at=at)  # warm-up: Prometheus caches postings
+            queries_per_evaluation = source.requests_sent
+            walls, raws = [], []
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                evaluate(source, CATALOG, at=at)
+                walls.append(time.perf_counter() - started)
+                raw, response_bytes = raw_query_seconds(server.url, at)
+                raws.append(raw)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            subprocess.run(
+                [sys.executable, "-m", "dashboard", "health", "--prometheus-url", server.url,
+                 "--at", str(at.timestamp()), "--format", "json"],
+                check=True, stdout=subprocess.DEVNULL,
+            )
+            cli_peak_rss_mb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+        finally:
+            server.stop()
+
+    wall, raw = statistics.median(walls), statistics.median(raws)
+    counts = evaluation.verdicts["verdict"].value_counts().to_dict()
+    print(f"scenario: {args.nodes} nodes, {args.history} at {args.step} s steps; OpenMetrics {size_mb:.0f} MB written in {write_seconds:.1f} s")
+    print(f"backfill + Prometheus start: {backfill_seconds:.1f} s ({server.samples:,} samples)")
+    print(f"queries per evaluation: {queries_per_evaluation} on the wire (catalog: {len(build_queries(CATALOG))})")
+    print(f"verdict rows: {len(evaluation.verdicts)} {counts}")
+    print(f"evaluation wall time (median of {args.repeat}): {wall:.2f} s")
+    print(f"summed raw HTTP query time, sequential (median of {args.repeat}): {raw:.2f} s; responses {response_bytes / 1e6:.1f} MB")
+    print(f"overhead ratio wall / raw: {wall / raw:.2f}x (target <= 1.3x)")
+    print(f"peak RSS of one CLI evaluation: {cli_peak_rss_mb:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
