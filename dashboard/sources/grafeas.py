@@ -1,0 +1,406 @@
+"""Read occurrences and notes from a Grafeas server (v1 or v1beta1 REST dialect).
+
+The list APIs page with ``pageSize`` (at most 1000) and ``pageToken`` until ``nextPageToken`` is
+empty; a page may be ``{}`` or shorter than asked. The open-source server ignores ``filter``, so the
+client always re-filters by resource URI and kind itself: trusting the server would attribute other
+images' attestations to this release.
+
+Every failure surfaces as :class:`GrafeasError`, a one-line message fit for an operator. The bearer
+token never appears in messages, ``repr`` or logs.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import re
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+import urllib3.exceptions
+
+from dashboard.occurrences import kind as occurrence_kind
+from dashboard.occurrences import resource_uri as occurrence_resource_uri
+
+log = logging.getLogger(__name__)
+
+API_VERSIONS = ("v1", "v1beta1")
+MAX_PAGE_SIZE = 1000
+RETRYABLE_STATUSES = frozenset({429, 503})
+# google.rpc.Code names by number, for gRPC-gateway error bodies that carry only the number.
+_GRPC_CODES = ("OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+               "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+               "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+               "UNAUTHENTICATED")
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]+")
+_NOTE_NAME = re.compile(r"projects/([^/]+)/notes/([^/]+)")
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9._~+/=-]{24,}")
+_MAX_MESSAGE = 300
+
+
+class GrafeasError(Exception):
+    """Talking to Grafeas failed; the message is one line, safe to show to an operator."""
+
+    def __init__(self, message: str) -> None:
+        one_line = " ".join(str(message).split())
+        if len(one_line) > _MAX_MESSAGE:
+            one_line = one_line[:_MAX_MESSAGE - 1] + "…"
+        super().__init__(one_line)
+
+
+class _Secret:
+    """Holds the token so that ``repr``/``vars`` of the client never show it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+
+class GrafeasClient:
+    """A client of the Grafeas list APIs.
+
+    ``url`` is the server root (e.g. ``https://containeranalysis.googleapis.com``); ``api`` picks
+    the ``/v1`` or ``/v1beta1`` paths. Requests are retried only on 429 and 503, with exponential
+    backoff from ``retry_base_delay`` seconds, honouring ``Retry-After``; every wait is capped at
+    ``max_retry_delay``. ``max_pages`` bounds one listing.
+    """
+
+    def __init__(self, url: str, *, api: str = "v1", token: str | None = None,
+                 user_project: str | None = None, ca_bundle: str | None = None,
+                 insecure: bool = False, timeout: float = 10.0, page_size: int = MAX_PAGE_SIZE,
+                 max_retries: int = 3, retry_base_delay: float = 0.5,
+                 max_retry_delay: float = 10.0, max_pages: int = 10_000,
+                 session: requests.Session | None = None) -> None:
+        parts = urlsplit(url.strip() if isinstance(url, str) else "")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("Grafeas url must be an http:// or https:// URL")
+        if api not in API_VERSIONS:
+            raise ValueError(f"api must be one of {', '.join(API_VERSIONS)}")
+        if token is not None and not _HEADER_VALUE.fullmatch(token):
+            raise ValueError("token is empty or contains whitespace or control characters")
+        if user_project is not None and not _HEADER_VALUE.fullmatch(user_project):
+            raise ValueError("user_project is empty or contains whitespace or control characters")
+        if ca_bundle and insecure:
+            raise ValueError("give either ca_bundle or insecure, not both")
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        if timeout <= 0 or max_retries < 0 or retry_base_delay < 0 or max_retry_delay < 0:
+            raise ValueError("timeout must be positive; retry settings must not be negative")
+        if max_pages < 1:
+            raise ValueError("max_pages must be at least 1")
+        self._base_url = url.strip().rstrip("/")
+        port = f":{parts.port}" if parts.port else ""
+        # Shown in messages: no user-info, path or query that might carry a secret.
+        self.display_url = f"{parts.scheme}://{parts.hostname}{port}"
+        self.api = api
+        self._token = _Secret(token) if token else None
+        self._user_project = user_project
+        self._verify: bool | str = ca_bundle if ca_bundle else not insecure
+        self._timeout = float(timeout)
+        self._page_size = min(int(page_size), MAX_PAGE_SIZE)
+        self._max_retries = int(max_retries)
+        self._retry_base_delay = float(retry_base_delay)
+        self._max_retry_delay = float(max_retry_delay)
+        self._max_pages = int(max_pages)
+        self._session = session if session is not None else requests.Session()
+
+    def __repr__(self) -> str:
+        token = "<set>" if self._token else None
+        return f"GrafeasClient(url={self.display_url!r}, api={self.api!r}, token={token})"
+
+    # --- public API ---------------------------------------------------------------------------
+
+    def list_occurrences(self, project: str, *, resource_url: str | None = None,
+                         kind: str | None = None) -> list[dict]:
+        """All occurrences in ``project``, only those of ``resource_url`` and ``kind`` if given.
+
+        The filter is sent to the server and applied again here, since servers may ignore it.
+        """
+        wanted_kind = kind.strip().upper() if kind else None
+        path = f"/{self.api}/projects/{_project_id(project)}/occurrences"
+        found = self._list(path, "occurrences", _filter(resource_url, wanted_kind))
+        return _matching(found, resource_url, wanted_kind)
+
+    def list_notes(self, project: str) -> list[dict]:
+        """All notes in ``project``."""
+        return self._list(f"/{self.api}/projects/{_project_id(project)}/notes", "notes", "")
+
+    def list_note_occurrences(self, note_name: str, *,
+                              resource_url: str | None = None) -> list[dict]:
+        """Occurrences of one note (e.g. an attestor's) across projects, optionally of one resource."""
+        match = _NOTE_NAME.fullmatch(note_name.strip()) if isinstance(note_name, str) else None
+        if not match:
+            raise ValueError("note_name must look like projects/PROJECT/notes/NOTE")
+        project, note = (quote(part, safe="") for part in match.groups())
+        path = f"/{self.api}/projects/{project}/notes/{note}/occurrences"
+        found = self._list(path, "occurrences", _filter(resource_url, None))
+        return _matching(found, resource_url, None)
+
+    def occurrences_for_resource(self, resource_url: str, projects: Iterable[str], *,
+                                 kind: str | None = None) -> list[dict]:
+        """Occurrences of one resource gathered from several projects, without duplicates.
+
+        An image's vulnerability and build occurrences usually live in the image's project while
+        attestations live with the attestor; pass every project that may hold either.
+        """
+        combined: list[dict] = []
+        seen_names: set[str] = set()
+        for project in dict.fromkeys(_project_id(project) for project in projects):
+            for occurrence in self.list_occurrences(project, resource_url=resource_url, kind=kind):
+                name = occurrence.get("name")
+                if isinstance(name, str) and name:
+                    if name in seen_names:
+                        continue
+                    seen_names.add(name)
+                combined.append(occurrence)
+        return combined
+
+    # --- paging and transport -----------------------------------------------------------------
+
+    def _list(self, path: str, field: str, filter_expression: str) -> list[dict]:
+        params = {"pageSize": str(self._page_size)}
+        if filter_expression:
+            params["filter"] = filter_expression
+        items: list[dict] = []
+        seen_tokens: set[str] = set()
+        page_token = ""
+        for page_number in range(1, self._max_pages + 1):
+            page_params = {**params, "pageToken": page_token} if page_token else params
+            page = self._get(path, page_params)
+            page_items = page.get(field)
+            if page_items is None:
+                page_items = []
+            if not isinstance(page_items, list):
+                raise GrafeasError(f"Grafeas at {self.display_url} answered {path} with "
+                                   f"{field!r} that is not a list")
+            items.extend(item for item in page_items if isinstance(item, dict))
+            page_token = page.get("nextPageToken", page.get("next_page_token")) or ""
+            if not isinstance(page_token, str):
+                raise GrafeasError(f"Grafeas at {self.display_url} answered {path} with a "
+                                   f"nextPageToken that is not a string")
+            if not page_token:
+                log.debug("listed %d %s from %s in %d page(s)", len(items), field, path,
+                          page_number)
+                return items
+            if page_token in seen_tokens:
+                raise GrafeasError(f"Grafeas at {self.display_url} repeated page token "
+                                   f"{_shorten(page_token)!r} on page {page_number} of {path}; "
+                                   f"stopped to avoid an endless loop")
+            seen_tokens.add(page_token)
+        raise GrafeasError(f"Grafeas at {self.display_url} still had more pages of {path} after "
+                           f"{self._max_pages} pages; stopped")
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token.value}"
+        if self._user_project:
+            headers["X-Goog-User-Project"] = self._user_project
+        return headers
+
+    def _get(self, path: str, params: dict[str, str]) -> dict:
+        url = self._base_url + path
+        attempt = 0
+        while True:
+            try:
+                response = self._session.get(url, params=params, headers=self._headers(),
+                                             timeout=self._timeout, verify=self._verify)
+            except requests.RequestException as error:
+                raise GrafeasError(self._redact(self._transport_message(error))) from None
+            if response.status_code in RETRYABLE_STATUSES and attempt < self._max_retries:
+                delay = self._retry_delay(attempt, response.headers.get("Retry-After"))
+                log.info("Grafeas at %s answered %d; retrying %s in %.2f s", self.display_url,
+                         response.status_code, path, delay)
+                response.close()
+                time.sleep(delay)
+                attempt += 1
+                continue
+            return self._decode(response, path)
+
+    def _retry_delay(self, attempt: int, retry_after: str | None) -> float:
+        delay = self._retry_base_delay * 2 ** attempt
+        server_delay = _retry_after_seconds(retry_after)
+        if server_delay is not None:
+            delay = max(delay, server_delay)
+        return min(delay, self._max_retry_delay)
+
+    def _decode(self, response: requests.Response, path: str) -> dict:
+        where = f"Grafeas at {self.display_url}"
+        if not 200 <= response.status_code < 300:
+            status, message = _error_summary(response)
+            text = f"{where} answered {response.status_code} {status}"
+            raise GrafeasError(self._redact(f"{text}: {message}" if message else text))
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            raise GrafeasError(f"{where} answered {path} with invalid JSON") from None
+        if not isinstance(body, dict):
+            raise GrafeasError(f"{where} answered {path} with JSON that is not an object "
+                               f"({type(body).__name__})")
+        return body
+
+    def _transport_message(self, error: requests.RequestException) -> str:
+        where = f"Grafeas at {self.display_url}"
+        # Checked before timeouts: urllib3's NewConnectionError subclasses ConnectTimeoutError.
+        if _find_cause(error, (ConnectionRefusedError,)):
+            return f"{where} is unreachable: connection refused"
+        if _find_cause(error, (socket.gaierror,)):
+            return f"{where} is unreachable: host name not resolved"
+        tls_error = _find_cause(error, (ssl.SSLError,))
+        if tls_error is not None or isinstance(error, requests.exceptions.SSLError):
+            reason = getattr(tls_error, "verify_message", None) or getattr(tls_error, "reason", None)
+            return (f"{where}: TLS handshake failed ({reason or 'unknown reason'}); "
+                    f"check ca_bundle")
+        # requests reports a timeout while reading the body as a ConnectionError, hence the search.
+        if isinstance(error, requests.Timeout) or _find_cause(
+                error, (TimeoutError, urllib3.exceptions.TimeoutError)):
+            return f"{where} did not answer within {self._timeout:g} s"
+        if _find_cause(error, (ConnectionResetError,)):
+            return f"{where} closed the connection"
+        return f"request to {where} failed ({type(error).__name__})"
+
+    def _redact(self, message: str) -> str:
+        return message.replace(self._token.value, "[token]") if self._token else message
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _project_id(project: str) -> str:
+    name = project.strip() if isinstance(project, str) else ""
+    name = name.removeprefix("projects/")
+    if not name or "/" in name:
+        raise ValueError("project must be a project id such as 'my-project'")
+    return quote(name, safe="")
+
+
+def _escape_filter_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _filter(resource_url: str | None, kind: str | None) -> str:
+    clauses = []
+    if resource_url:
+        clauses.append(f'resourceUrl="{_escape_filter_value(resource_url)}"')
+    if kind:
+        clauses.append(f'kind="{_escape_filter_value(kind)}"')
+    return " AND ".join(clauses)
+
+
+def _matching(found: list[dict], resource_url: str | None, kind: str | None) -> list[dict]:
+    kept = [occurrence for occurrence in found
+            if (resource_url is None or occurrence_resource_uri(occurrence) == resource_url)
+            and (kind is None or occurrence_kind(occurrence) == kind)]
+    if len(kept) != len(found):
+        log.debug("dropped %d occurrence(s) the server returned despite the filter",
+                  len(found) - len(kept))
+    return kept
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds from now (delta-seconds or an HTTP date); None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _error_summary(response: requests.Response) -> tuple[str, str]:
+    """Status name and message of an error answer (Google, gRPC-gateway or plain text body)."""
+    reason = response.reason or ""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            status = error.get("status")
+            message = error.get("message")
+            return (status if isinstance(status, str) and status else reason,
+                    message if isinstance(message, str) else "")
+        code = body.get("code")
+        message = body.get("message") or (error if isinstance(error, str) else "")
+        if isinstance(code, int) and 0 <= code < len(_GRPC_CODES):
+            reason = _GRPC_CODES[code]
+        return reason, message if isinstance(message, str) else ""
+    text = response.content[:400].decode("utf-8", "replace").strip()
+    return reason, "" if text.startswith("<") else text[:200]
+
+
+def _find_cause(error: BaseException,
+                wanted: tuple[type[BaseException], ...]) -> BaseException | None:
+    """The first exception of a ``wanted`` type in a requests/urllib3 exception chain."""
+    seen: set[int] = set()
+    pending: list[Any] = [error]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, wanted):
+            return current
+        # urllib3 keeps the underlying error in ``reason`` (MaxRetryError) or in ``args``.
+        pending.extend([current.__cause__, current.__context__, *current.args,
+                        getattr(current, "reason", None)])
+    return None
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def token_from_command(argv: list[str], timeout: float = 10.0) -> str:
+    """Run ``argv`` (no shell) and return the access token it prints, e.g. ``gcloud auth
+    print-access-token``. Errors never repeat the command's standard output."""
+    if not argv or not all(isinstance(part, str) and part for part in argv):
+        raise ValueError("argv must be a non-empty list of strings")
+    program = argv[0]
+    try:
+        completed = subprocess.run(argv, capture_output=True, timeout=timeout,
+                                   stdin=subprocess.DEVNULL, check=False)
+    except FileNotFoundError:
+        raise GrafeasError(f"token command {program!r} was not found") from None
+    except PermissionError:
+        raise GrafeasError(f"token command {program!r} is not executable") from None
+    except subprocess.TimeoutExpired:
+        raise GrafeasError(f"token command {program!r} did not finish within {timeout:g} s"
+                           ) from None
+    except OSError as error:
+        raise GrafeasError(f"token command {program!r} could not run: {error.strerror}") from None
+    if completed.returncode != 0:
+        # stderr usually says why (no account, expired login); long token-like words are masked
+        # in case the command wrote its secret there.
+        stderr = completed.stderr.decode("utf-8", "replace")
+        first_line = next((line for line in stderr.splitlines() if line.strip()), "")
+        detail = _TOKEN_LIKE.sub("[redacted]", first_line.strip())[:200]
+        raise GrafeasError(f"token command {program!r} exited with status {completed.returncode}"
+                           + (f": {detail}" if detail else ""))
+    token = completed.stdout.decode("utf-8", "replace").strip()
+    if not token:
+        raise GrafeasError(f"token command {program!r} printed no token")
+    if not _HEADER_VALUE.fullmatch(token):
+        raise GrafeasError(f"token command {program!r} printed more than one token-like word")
+    return token
