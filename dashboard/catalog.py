@@ -87,6 +87,21 @@ QUICK_RUNTIME_OPERATIONS = (
 )
 
 
+VIRTUAL_INTERFACES = "lo|veth.*|cali.*|cilium.*|lxc.*|flannel.*|cni.*|docker.*"
+COREDNS_RESPONSES = ("coredns_dns_responses_total", "coredns_dns_response_rcode_count_total")  # >= 1.7, < 1.7
+
+
+def renamed(function: str, names: tuple[str, ...], matchers: str = "") -> str:
+    """``function`` over a metric known under several names, newest first.
+
+    Joined with ``or`` rather than a ``__name__`` regex: a target exposing both names (kubelet 1.14
+    and 1.15 kept the deprecated ones) would otherwise give two series with the same labels once
+    the function drops the name, and Prometheus refuses such a vector.
+    """
+    extra = f", {matchers}" if matchers else ""
+    return "(" + " or ".join(f"{function}({name}{{$sel{extra}}}[$window])" for name in names) + ")"
+
+
 def _signals(kube_proxy_sync_period_seconds: float) -> tuple[Signal, ...]:
     quick_ops = "|".join(QUICK_RUNTIME_OPERATIONS)
     stale_after = 2 * kube_proxy_sync_period_seconds
@@ -99,8 +114,10 @@ def _signals(kube_proxy_sync_period_seconds: float) -> tuple[Signal, ...]:
         Signal(
             "runtime_error_ratio", "kubelet", "work", "ratio", "ratio",
             (
-                'rate({__name__=~"kubelet_runtime_operations_errors(_total)?", $sel, operation_type!="exec_sync"}[$window])',
-                'rate({__name__=~"kubelet_runtime_operations(_total)?", $sel, operation_type!="exec_sync"}[$window])',
+                renamed("rate", ("kubelet_runtime_operations_errors_total", "kubelet_runtime_operations_errors"),
+                        'operation_type!="exec_sync"'),
+                renamed("rate", ("kubelet_runtime_operations_total", "kubelet_runtime_operations"),
+                        'operation_type!="exec_sync"'),
             ),
             "Share of container-runtime operations that failed (exec_sync excluded: failing exec "
             "probes of user pods are not kubelet faults).",
@@ -189,11 +206,11 @@ def _signals(kube_proxy_sync_period_seconds: float) -> tuple[Signal, ...]:
         Signal(
             "servfail_ratio", "dns", "work", "ratio", "ratio",
             (
-                '(rate({__name__=~"coredns_dns_responses_total|coredns_dns_response_rcode_count_total", $sel, rcode="SERVFAIL"}[$window])'
-                ' or rate({__name__=~"coredns_dns_responses_total|coredns_dns_response_rcode_count_total", $sel, rcode="REFUSED", zone!="dropped"}[$window])'
-                ' or rate(skydns_skydns_dns_error_count_total{$sel, cause="servfail"}[$window]))',
-                '(rate({__name__=~"coredns_dns_responses_total|coredns_dns_response_rcode_count_total", $sel}[$window])'
-                " or rate(skydns_skydns_dns_request_count_total{$sel}[$window]))",
+                "(" + renamed("rate", COREDNS_RESPONSES, 'rcode="SERVFAIL"')
+                + " or " + renamed("rate", COREDNS_RESPONSES, 'rcode="REFUSED", zone!="dropped"')
+                + ' or rate(skydns_skydns_dns_error_count_total{$sel, cause="servfail"}[$window]))',
+                "(" + renamed("rate", COREDNS_RESPONSES)
+                + " or rate(skydns_skydns_dns_request_count_total{$sel}[$window]))",
             ),
             'Share of DNS answers that are SERVFAIL, or REFUSED outside zone="dropped".',
             Thresholds(0.01, 0.03, "coredns-mixin CoreDNSErrorsHigh (3 % critical, 1 % warning)"),
@@ -211,7 +228,7 @@ def _signals(kube_proxy_sync_period_seconds: float) -> tuple[Signal, ...]:
         ),
         Signal(
             "panics", "dns", "work", "count", "sum",
-            ('increase({__name__=~"coredns_panics_total|coredns_panic_count_total", $sel}[$window])',),
+            (renamed("increase", ("coredns_panics_total", "coredns_panic_count_total")),),
             "CoreDNS panics in the window.",
             Thresholds(0, 0, "coredns-mixin CoreDNSPanicking: any panic is unhealthy", op=">"),
             rollup=True,
@@ -262,8 +279,11 @@ def _signals(kube_proxy_sync_period_seconds: float) -> tuple[Signal, ...]:
         Signal(
             "network_bytes_per_second", "node", "resource", "bytes/s", "sum",
             (
-                'rate({__name__=~"node_network_(receive|transmit)_bytes_total", $sel,'
-                ' device!~"lo|veth.*|cali.*|cilium.*|lxc.*|flannel.*|cni.*|docker.*"}[$window])',
+                # rate() drops the metric name: label each direction so the two do not collide.
+                f'(label_replace(rate(node_network_receive_bytes_total{{$sel, device!~"{VIRTUAL_INTERFACES}"}}[$window]),'
+                ' "direction", "receive", "", "")'
+                f' or label_replace(rate(node_network_transmit_bytes_total{{$sel, device!~"{VIRTUAL_INTERFACES}"}}[$window]),'
+                ' "direction", "transmit", "", ""))',
             ),
             "Bytes received and sent per second on the node's physical interfaces.",
         ),
@@ -417,8 +437,8 @@ class _QueryBuilder:
         pods = self._pods_on_nodes()
         return (
             f"({own})"
-            f" or ({unlabelled} * on ({c}, namespace, pod) group_left ({n}) {pods})"
-            f" or label_replace(({unlabelled} unless on ({c}, namespace, pod) {pods}),"
+            f" or (({unlabelled}) * on ({c}, namespace, pod) group_left ({n}) {pods})"
+            f" or label_replace((({unlabelled}) unless on ({c}, namespace, pod) {pods}),"
             f' "{n}", "$1", "instance", "([^:]+).*")'
         )
 
