@@ -102,6 +102,19 @@ def renamed(function: str, names: tuple[str, ...], matchers: str = "") -> str:
     return "(" + " or ".join(f"{function}({name}{{$sel{extra}}}[$window])" for name in names) + ")"
 
 
+def _apiserver_error_ratio(component: Component) -> Signal:
+    """The client-go request error ratio every component talking to the API server exposes."""
+    return Signal(
+        "apiserver_error_ratio", component, "work", "ratio", "ratio",
+        (
+            'rate(rest_client_requests_total{$sel, code=~"5..|<error>"}[$window])',
+            "rate(rest_client_requests_total{$sel}[$window])",
+        ),
+        f"Share of {component}'s API-server requests that failed (5xx or transport error, no status).",
+        Thresholds(0.01, 0.05, "project default: 1 % degraded, 5 % unhealthy"),
+    )
+
+
 def _signals(kube_proxy_sync_period_seconds: float) -> tuple[Signal, ...]:
     quick_ops = "|".join(QUICK_RUNTIME_OPERATIONS)
     stale_after = 2 * kube_proxy_sync_period_seconds
@@ -143,15 +156,7 @@ def _signals(kube_proxy_sync_period_seconds: float) -> tuple[Signal, ...]:
                 % quick_ops,
             ),
         ),
-        Signal(
-            "apiserver_error_ratio", "kubelet", "work", "ratio", "ratio",
-            (
-                'rate(rest_client_requests_total{$sel, code=~"5..|<error>"}[$window])',
-                "rate(rest_client_requests_total{$sel}[$window])",
-            ),
-            "Share of the kubelet's API-server requests that failed (5xx or transport error).",
-            Thresholds(0.01, 0.05, "project default: 1 % degraded, 5 % unhealthy"),
-        ),
+        _apiserver_error_ratio("kubelet"),
         # kube-proxy
         Signal(
             "up", "kube-proxy", "up", "bool", "min", ("up{$sel}",),
@@ -189,15 +194,7 @@ def _signals(kube_proxy_sync_period_seconds: float) -> tuple[Signal, ...]:
                 f"({kube_proxy_sync_period_seconds:g} s)",
             ),
         ),
-        Signal(
-            "apiserver_error_ratio", "kube-proxy", "work", "ratio", "ratio",
-            (
-                'rate(rest_client_requests_total{$sel, code=~"5..|<error>"}[$window])',
-                "rate(rest_client_requests_total{$sel}[$window])",
-            ),
-            "Share of kube-proxy's API-server requests that failed (5xx or transport error).",
-            Thresholds(0.01, 0.05, "project default: 1 % degraded, 5 % unhealthy"),
-        ),
+        _apiserver_error_ratio("kube-proxy"),
         # cluster DNS: CoreDNS (>= 1.7 and < 1.7 names), kube-dns (SkyDNS), NodeLocal DNSCache (CoreDNS names)
         Signal(
             "up", "dns", "up", "bool", "min", ("up{$sel}",),
