@@ -11,6 +11,7 @@ TOML layout (every key optional)::
     [prometheus]
     url = "https://prometheus.example:9090"
     timeout_seconds = 10
+    parallel_queries = 4                  # queries of one evaluation in flight at once
     ca_bundle = "/etc/ssl/certs/internal-ca.pem"
     insecure = false
     basic_auth_user = "viewer"
@@ -30,6 +31,20 @@ TOML layout (every key optional)::
     [health.thresholds.kubelet.runtime_error_ratio]
     degraded = 0.02
     unhealthy = 0.10
+
+    [grafeas]
+    url = "https://containeranalysis.googleapis.com"
+    api = "v1"                            # or "v1beta1" (the open-source server)
+    project = "acme-prod"                 # where the images' occurrences live
+    extra_projects = ["acme-attestors"]   # where attestation occurrences may also live
+    user_project = "acme-billing"         # X-Goog-User-Project
+    token_command = ["gcloud", "auth", "print-access-token"]
+    policy = "gate-policy.toml"           # relative to this file
+
+Environment: PROMETHEUS_URL, PROMETHEUS_TOKEN, PROMETHEUS_USERNAME, PROMETHEUS_PASSWORD,
+PROMETHEUS_HEADERS (``Name=value,…``), PROMETHEUS_CA_BUNDLE, PROMETHEUS_INSECURE, PROMETHEUS_TIMEOUT,
+DASHBOARD_CONFIG, DASHBOARD_CLUSTER, DASHBOARD_PRESET, DASHBOARD_WINDOW, GRAFEAS_URL, GRAFEAS_TOKEN,
+GRAFEAS_API, GRAFEAS_PROJECT, GRAFEAS_USER_PROJECT, GRAFEAS_CA_BUNDLE, GATE_POLICY.
 """
 
 from __future__ import annotations
@@ -55,17 +70,43 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class GrafeasSettings:
+    """How to reach Grafeas. The token (or the command printing one) stays out of ``repr``."""
+
+    url: str
+    api: str = "v1"
+    project: str | None = None
+    extra_projects: tuple[str, ...] = ()
+    user_project: str | None = None
+    ca_bundle: str | None = None
+    insecure: bool = False
+    timeout_seconds: float = 10.0
+    token: str | None = field(default=None, repr=False)
+    token_command: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def projects(self) -> list[str]:
+        return [p for p in (self.project, *self.extra_projects) if p]
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Everything the app and the CLI need to evaluate health."""
+    """Everything the app and the CLI need to evaluate health and releases."""
 
     catalog: Catalog
     prometheus: PrometheusSettings | None = None
     cluster: str | None = None
     config_path: Path | None = field(default=None)
+    grafeas: GrafeasSettings | None = None
+    policy_path: Path | None = None
 
     @property
     def uses_demo(self) -> bool:
         return self.prometheus is None
+
+    @property
+    def uses_demo_grafeas(self) -> bool:
+        return self.grafeas is None
 
 
 def load_settings(
@@ -82,12 +123,15 @@ def load_settings(
     prom_file = _table(file_config, "prometheus")
     health_file = _table(file_config, "health")
     prom_secrets = _table(secrets, "prometheus")
-    leaked = SECRET_KEYS & set(prom_file)
-    if leaked:
-        raise ConfigError(
-            f"[prometheus] {sorted(leaked)[0]} does not belong in the config file: set PROMETHEUS_TOKEN / "
-            "PROMETHEUS_PASSWORD in the environment or put it in .streamlit/secrets.toml"
-        )
+    grafeas_file = _table(file_config, "grafeas")
+    for section, table, variable in (("prometheus", prom_file, "PROMETHEUS_TOKEN / PROMETHEUS_PASSWORD"),
+                                     ("grafeas", grafeas_file, "GRAFEAS_TOKEN")):
+        leaked = SECRET_KEYS & set(table)
+        if leaked:
+            raise ConfigError(
+                f"[{section}] {sorted(leaked)[0]} does not belong in the config file: set {variable} "
+                "in the environment or put it in .streamlit/secrets.toml"
+            )
 
     url = cli.get("prometheus_url") or env.get("PROMETHEUS_URL") or prom_file.get("url")
     prometheus = None
@@ -96,11 +140,51 @@ def load_settings(
 
     catalog = _catalog(health_file, env, cli)
     cluster = cli.get("cluster") or env.get("DASHBOARD_CLUSTER") or health_file.get("cluster")
+    grafeas_url = cli.get("grafeas_url") or env.get("GRAFEAS_URL") or grafeas_file.get("url")
+    grafeas = None
+    if grafeas_url:
+        grafeas = _grafeas_settings(grafeas_url, grafeas_file, _table(secrets, "grafeas"), env, cli)
+    policy = cli.get("policy") or env.get("GATE_POLICY")
+    if not policy and grafeas_file.get("policy"):
+        policy = Path(config_path).parent / str(grafeas_file["policy"])
     return Settings(
         catalog=catalog,
         prometheus=prometheus,
         cluster=str(cluster) if cluster else None,
         config_path=Path(config_path) if config_path else None,
+        grafeas=grafeas,
+        policy_path=Path(policy) if policy else None,
+    )
+
+
+def _grafeas_settings(
+    url: str, grafeas_file: dict, grafeas_secrets: dict, env: Mapping[str, str], cli: Mapping[str, Any]
+) -> GrafeasSettings:
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError("Grafeas URL must start with http:// or https://")
+    api = cli.get("grafeas_api") or env.get("GRAFEAS_API") or grafeas_file.get("api") or "v1"
+    if api not in ("v1", "v1beta1"):
+        raise ConfigError(f"Grafeas api {api!r}: choose v1 or v1beta1")
+    command = _typed(grafeas_file, "token_command", list, [])
+    if not all(isinstance(part, str) and part for part in command):
+        raise ConfigError("[grafeas] token_command must be a list of non-empty strings")
+    timeout = env.get("GRAFEAS_TIMEOUT") or grafeas_file.get("timeout_seconds", 10.0)
+    try:
+        timeout_seconds = float(timeout)
+    except (TypeError, ValueError):
+        raise ConfigError("Grafeas timeout must be a number of seconds") from None
+    token = env.get("GRAFEAS_TOKEN") or grafeas_secrets.get("token")
+    return GrafeasSettings(
+        url=url,
+        api=str(api),
+        project=cli.get("project") or env.get("GRAFEAS_PROJECT") or grafeas_file.get("project"),
+        extra_projects=tuple(str(p) for p in _typed(grafeas_file, "extra_projects", list, [])),
+        user_project=env.get("GRAFEAS_USER_PROJECT") or grafeas_file.get("user_project"),
+        ca_bundle=env.get("GRAFEAS_CA_BUNDLE") or grafeas_file.get("ca_bundle"),
+        insecure=bool(grafeas_file.get("insecure", False)),
+        timeout_seconds=timeout_seconds,
+        token=str(token) if token else None,
+        token_command=tuple(command),
     )
 
 
@@ -132,6 +216,7 @@ def _prometheus_settings(
         headers={str(k): str(v) for k, v in headers.items()},
         ca_bundle=env.get("PROMETHEUS_CA_BUNDLE") or prom_file.get("ca_bundle"),
         insecure=insecure,
+        parallel_queries=_positive_int(prom_file.get("parallel_queries", 4), "[prometheus] parallel_queries"),
     )
 
 
@@ -179,6 +264,12 @@ def _catalog(health_file: dict, env: Mapping[str, str], cli: Mapping[str, Any]) 
         threshold_overrides=tuple(overrides),
         kube_proxy_sync_period_seconds=float(sync_period),
     )
+
+
+def _positive_int(value: Any, key: str) -> int:
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key} must be a positive whole number")
+    return value
 
 
 def _read_toml(path: Path, what: str) -> dict:

@@ -27,10 +27,6 @@ from urllib3.util.retry import Retry
 from dashboard.catalog import Catalog, Query, build_queries
 from dashboard.sources.base import Observations, SourceError, SourceWarning, observation_frame
 
-# Queries of one evaluation run side by side; a few at a time keeps the backend comfortable.
-PARALLEL_QUERIES = 4
-
-
 @dataclass(frozen=True)
 class PrometheusSettings:
     """How to reach the backend. Secrets are kept out of ``repr``."""
@@ -42,6 +38,8 @@ class PrometheusSettings:
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     ca_bundle: str | None = None
     insecure: bool = False
+    # Queries of one evaluation run side by side; a few at a time keeps the backend comfortable.
+    parallel_queries: int = 4
 
 
 def redacted_url(url: str) -> str:
@@ -109,7 +107,7 @@ class PrometheusSource:
 
     def observe(self, catalog: Catalog, *, at: datetime, cluster: str | None = None) -> Observations:
         queries = build_queries(catalog, cluster)
-        with ThreadPoolExecutor(max_workers=PARALLEL_QUERIES) as pool:
+        with ThreadPoolExecutor(max_workers=self.settings.parallel_queries) as pool:
             answers = list(pool.map(lambda q: self._answer(q, at), queries))
         rejected = [query_warnings[0] for result, query_warnings in answers if query_warnings and not result]
         if len(rejected) == len(queries):

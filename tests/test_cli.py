@@ -1,0 +1,91 @@
+"""The health CLI as scripts use it: JSON contract, table, exit codes, demo labelling."""
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VERDICTS = {"healthy", "degraded", "unhealthy", "unknown"}
+
+
+def cli(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "dashboard", *args],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_json():
+    completed = cli("health", "--format", "json")
+    assert completed.returncode == 0, completed.stderr
+    return completed
+
+
+def test_demo_is_said_on_stderr_and_in_the_source(demo_json):
+    assert "embedded demo" in demo_json.stderr
+    assert "demo" in json.loads(demo_json.stdout)["source"]
+
+
+def test_json_contract(demo_json):
+    document = json.loads(demo_json.stdout)
+    assert set(document) == {"cluster", "at", "source", "verdicts"}
+    assert document["cluster"] is None
+    datetime.fromisoformat(document["at"])
+    verdicts = document["verdicts"]
+    assert verdicts
+    for verdict in verdicts:
+        assert {"node", "component", "verdict", "reasons", "work", "resources"} <= set(verdict)
+        assert verdict["component"] in {"kubelet", "kube-proxy", "dns"}
+        assert verdict["verdict"] in VERDICTS
+        for reason in verdict["reasons"]:
+            assert {"signal", "level", "value", "text"} <= set(reason)
+    problems = [v for v in verdicts if v["verdict"] in ("degraded", "unhealthy")]
+    assert problems
+    for verdict in problems:
+        deciding = [r for r in verdict["reasons"] if r["level"] == verdict["verdict"]]
+        assert deciding and all("threshold" in r for r in deciding)
+    assert any(v["node"] is None and v["component"] == "dns" for v in verdicts)
+
+
+def test_table_for_people():
+    completed = cli("health")
+    assert completed.returncode == 0
+    lines = completed.stdout.splitlines()
+    assert lines[0].split() == ["CLUSTER", "NODE", "COMPONENT", "VERDICT", "WHY"]
+    assert "unhealthy" in completed.stdout and "embedded demo" in lines[-1]
+
+
+def test_fail_on_levels():
+    assert cli("health", "--fail-on", "unhealthy").returncode == 1
+
+
+def test_cluster_filter_and_past_time():
+    at = (datetime.now(timezone.utc) - timedelta(days=2)).isoformat()
+    completed = cli("health", "--cluster", "staging", "--at", at, "--format", "json")
+    assert completed.returncode == 0, completed.stderr
+    clusters = {v["cluster"] for v in json.loads(completed.stdout)["verdicts"]}
+    assert clusters == {"staging"}
+
+
+def test_unix_seconds_are_accepted_and_echoed():
+    at = int((datetime.now(timezone.utc) - timedelta(hours=1)).timestamp())
+    completed = cli("health", "--at", str(at), "--format", "json")
+    assert completed.returncode == 0
+    assert datetime.fromisoformat(json.loads(completed.stdout)["at"]).timestamp() == at
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("health", "--format", "xml"), ("health", "--at", "yesterday"), ("health", "--window", "5 minutes"),
+     ("health", "--fail-on", "sometimes"), ("nonsense",)],
+)
+def test_usage_errors_exit_2_without_traceback(args):
+    completed = cli(*args)
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
