@@ -1,7 +1,9 @@
-"""The CLI: ``python -m dashboard health …`` for on-call scripts and CI.
+"""The CLI: ``python -m dashboard health|gate|releases …`` for on-call scripts and CI.
 
-Exit codes (a public contract): 0 evaluated; 1 the worst verdict reached ``--fail-on``; 2 usage or
-configuration error; 3 the source could not be read (one line on stderr, no traceback).
+Exit codes (a public contract). health: 0 evaluated, 1 the worst verdict reached ``--fail-on``.
+gate: 0 allowed, 1 denied. releases: 0 listed. All: 2 usage or configuration error; 3 a source
+could not be read (one line on stderr, no traceback). The gate fails closed: with exit 3 its
+verdict is still "denied".
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ import sys
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from dashboard.config import ConfigError, load_settings
+import pandas as pd
+
+from dashboard.config import ConfigError, Settings, load_settings
+from dashboard.gate import evaluate_gate
 from dashboard.health import SEVERITY, Evaluation, evaluate, verdict_table
-from dashboard.sources import health_source
+from dashboard.occurrences import normalise
+from dashboard.policy import Policy, PolicyError, load_policy
+from dashboard.sources import health_source, supply_chain_source
 from dashboard.sources.base import SourceError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SOURCE = 0, 1, 2, 3
@@ -53,14 +60,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--fail-on", choices=("degraded", "unhealthy"),
         help="exit 1 when the worst verdict reaches this level (unknown counts as degraded)",
     )
+    gate = commands.add_parser("gate", help="may this release (image@digest) be deployed?")
+    gate.add_argument("--resource", required=True, help="the release: https://REGISTRY/PROJECT/IMAGE@sha256:…")
+    _grafeas_flags(gate)
+    gate.add_argument("--format", choices=("text", "json"), default="text")
+    releases = commands.add_parser("releases", help="every release with its provenance and gate verdict")
+    releases.add_argument("--service", help="only this service (image repository, or its last path segment)")
+    _grafeas_flags(releases)
+    releases.add_argument("--format", choices=("table", "json", "csv"), default="table")
     return parser
+
+
+def _grafeas_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--grafeas-url", help="Grafeas base URL (env GRAFEAS_URL); none = embedded demo")
+    parser.add_argument("--project", help="project holding the occurrences (env GRAFEAS_PROJECT)")
+    parser.add_argument("--grafeas-api", choices=("v1", "v1beta1"), help="API dialect (default v1)")
+    parser.add_argument("--policy", help="gate policy TOML (env GATE_POLICY); the demo has its own")
+    parser.add_argument("--config", help="TOML configuration file (env DASHBOARD_CONFIG)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    run = {"health": run_health, "gate": run_gate, "releases": run_releases}[args.command]
     try:
-        return run_health(args)
-    except (UsageError, ConfigError) as error:
+        return run(args)
+    except (UsageError, ConfigError, PolicyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except SourceError as error:
@@ -95,6 +119,98 @@ def run_health(args: argparse.Namespace) -> int:
         if SEVERITY[worst] >= SEVERITY[args.fail_on]:
             return EXIT_FAILED
     return EXIT_OK
+
+
+def _supply_chain_settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(
+        {
+            "grafeas_url": args.grafeas_url,
+            "project": args.project,
+            "grafeas_api": args.grafeas_api,
+            "policy": args.policy,
+            "config": args.config,
+        }
+    )
+    if settings.uses_demo_grafeas:
+        print("note: no Grafeas URL configured; running on the embedded demo", file=sys.stderr)
+    return settings
+
+
+def _supply_chain(settings: Settings):
+    try:
+        return supply_chain_source(settings.grafeas)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def gate_policy(settings: Settings) -> Policy:
+    """The configured policy; the demo's own only when running on the demo."""
+    if settings.policy_path is not None:
+        return load_policy(settings.policy_path)
+    if settings.uses_demo_grafeas:
+        from dashboard.sources.demo_grafeas import demo_policy
+
+        return demo_policy()
+    raise UsageError("no gate policy: pass --policy FILE, set GATE_POLICY or [grafeas] policy in the config")
+
+
+def run_gate(args: argparse.Namespace) -> int:
+    settings = _supply_chain_settings(args)
+    policy = gate_policy(settings)
+    source = _supply_chain(settings)
+    try:
+        occurrences, source_error = source.occurrences(args.resource), None
+    except SourceError as error:
+        occurrences, source_error = [], str(error)
+    result = evaluate_gate(args.resource, normalise(occurrences), policy, source_error=source_error)
+    if args.format == "json":
+        print(json.dumps(result.to_json_dict(), indent=2))
+    else:
+        verdict = "ALLOWED" if result.allowed else "DENIED"
+        lines = [f"{verdict}: {args.resource}"]
+        lines += [f"  FAILED {check.name}: {check.detail}" for check in result.checks if not check.passed]
+        passed = sum(check.passed for check in result.checks)
+        lines.append(f"  {passed} of {len(result.checks)} checks passed")
+        print("\n".join(lines))
+    if source_error is not None:
+        print(f"error: {source_error}", file=sys.stderr)
+        return EXIT_SOURCE
+    return EXIT_OK if result.allowed else EXIT_FAILED
+
+
+def run_releases(args: argparse.Namespace) -> int:
+    settings = _supply_chain_settings(args)
+    policy = gate_policy(settings)
+    from dashboard.provenance import release_table
+
+    occurrences = _supply_chain(settings).occurrences()
+    table = release_table(normalise(occurrences), policy)
+    if args.service:
+        wanted = args.service.strip()
+        table = table[(table["service"] == wanted) | (table["service"].str.rsplit("/", n=1).str[-1] == wanted)]
+    if args.format == "json":
+        print(table.to_json(orient="records", date_format="iso", indent=2))
+    elif args.format == "csv":
+        print(table.to_csv(index=False), end="")
+    else:
+        print(releases_text(table))
+    return EXIT_OK
+
+
+def releases_text(table: pd.DataFrame) -> str:
+    """The release table for people: one line per release, newest first within each service."""
+    if table.empty:
+        return "no releases found"
+    columns = ["service", "digest", "source_revision", "build_time", "scan_status", "vulns_critical",
+               "vulns_high", "vulns_fixable", "attestations_verified", "last_deployed", "allowed"]
+    view = table[[c for c in columns if c in table.columns]].copy()
+    view["digest"] = view["digest"].str.slice(0, 19)
+    view["source_revision"] = view["source_revision"].fillna("").astype(str).str.slice(0, 10)
+    for column in ("build_time", "last_deployed"):
+        if column in view.columns:
+            view[column] = pd.to_datetime(view[column], utc=True).dt.strftime("%Y-%m-%d %H:%M").fillna("-")
+    view["allowed"] = view["allowed"].map({True: "allowed", False: "DENIED"})
+    return view.to_string(index=False)
 
 
 def _finite(value: Any) -> Any:

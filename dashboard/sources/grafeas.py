@@ -29,6 +29,7 @@ import urllib3.exceptions
 
 from dashboard.occurrences import kind as occurrence_kind
 from dashboard.occurrences import resource_uri as occurrence_resource_uri
+from dashboard.sources.base import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ _TOKEN_LIKE = re.compile(r"[A-Za-z0-9._~+/=-]{24,}")
 _MAX_MESSAGE = 300
 
 
-class GrafeasError(Exception):
+class GrafeasError(SourceError):
     """Talking to Grafeas failed; the message is one line, safe to show to an operator."""
 
     def __init__(self, message: str) -> None:
@@ -148,9 +149,10 @@ class GrafeasClient:
         found = self._list(path, "occurrences", _filter(resource_url, None))
         return _matching(found, resource_url, None)
 
-    def occurrences_for_resource(self, resource_url: str, projects: Iterable[str], *,
+    def occurrences_for_resource(self, resource_url: str | None, projects: Iterable[str], *,
                                  kind: str | None = None) -> list[dict]:
-        """Occurrences of one resource gathered from several projects, without duplicates.
+        """Occurrences of one resource (every resource when None) from several projects, without
+        duplicates.
 
         An image's vulnerability and build occurrences usually live in the image's project while
         attestations live with the attestor; pass every project that may hold either.
@@ -404,3 +406,37 @@ def token_from_command(argv: list[str], timeout: float = 10.0) -> str:
     if not _HEADER_VALUE.fullmatch(token):
         raise GrafeasError(f"token command {program!r} printed more than one token-like word")
     return token
+
+
+class GrafeasSource:
+    """The supply-chain source the CLI and the pages use: a configured Grafeas and its projects.
+
+    ``settings`` is a :class:`dashboard.config.GrafeasSettings`; a token command runs once, on the
+    first request, so that commands that never reach Grafeas never run it.
+    """
+
+    def __init__(self, settings: Any) -> None:
+        if not settings.projects:
+            raise ValueError("a Grafeas project is required (--project, GRAFEAS_PROJECT or [grafeas] project)")
+        self._settings = settings
+        self._client: GrafeasClient | None = None
+        self.description = f"Grafeas {settings.api} at {urlsplit(settings.url).hostname} (projects {', '.join(settings.projects)})"
+
+    def occurrences(self, resource_url: str | None = None) -> list[dict]:
+        """Raw occurrences of one release, or of every release in the configured projects."""
+        return self._connect().occurrences_for_resource(resource_url, self._settings.projects)
+
+    def _connect(self) -> GrafeasClient:
+        if self._client is None:
+            settings = self._settings
+            token = settings.token
+            if not token and settings.token_command:
+                token = token_from_command(list(settings.token_command), timeout=settings.timeout_seconds)
+            try:
+                self._client = GrafeasClient(
+                    settings.url, api=settings.api, token=token, user_project=settings.user_project,
+                    ca_bundle=settings.ca_bundle, insecure=settings.insecure, timeout=settings.timeout_seconds,
+                )
+            except ValueError as error:
+                raise GrafeasError(f"Grafeas settings: {error}") from None
+        return self._client
