@@ -89,3 +89,20 @@ def test_usage_errors_exit_2_without_traceback(args):
     completed = cli(*args)
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
+
+
+def test_config_file_disables_a_component_and_overrides_a_threshold(tmp_path):
+    config = tmp_path / "dashboard.toml"
+    config.write_text(
+        '[health]\ncomponents = ["kubelet", "dns"]\n'
+        "[health.thresholds.kubelet.runtime_error_ratio]\ndegraded = 0.2\nunhealthy = 0.5\n"
+    )
+    completed = cli("health", "--config", str(config), "--cluster", "prod", "--format", "json")
+    assert completed.returncode == 0, completed.stderr
+    verdicts = json.loads(completed.stdout)["verdicts"]
+    assert {v["component"] for v in verdicts} == {"kubelet", "dns"}
+    # node-05's 12 % runtime errors are under the raised thresholds.
+    node05 = next(v for v in verdicts if v["node"] == "node-05" and v["component"] == "kubelet")
+    assert node05["verdict"] == "healthy"
+    reason = next(r for r in node05["reasons"] if r["signal"] == "runtime_error_ratio")
+    assert reason["source"] == "configured" and reason["threshold"] == 0.2

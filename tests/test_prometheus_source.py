@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 
 import pytest
