@@ -22,18 +22,21 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import gc
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 NOTE_KIND_UNSPECIFIED = "NOTE_KIND_UNSPECIFIED"
 SEVERITY_UNSPECIFIED = "SEVERITY_UNSPECIFIED"
 SEVERITIES = (SEVERITY_UNSPECIFIED, "MINIMAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+_SPECIFIED_SEVERITIES = frozenset(SEVERITIES[1:])
 
 # Enum numbers 0-7 are shared by v1 and v1beta1; above that the dialects disagree, so a numeric kind
 # beyond 7 is left to payload inference.
@@ -72,6 +75,7 @@ _PAYLOAD_KINDS = {
 }
 
 _ZERO_TIME_PREFIX = "0001-01-01T00:00:00"
+_FIRST_NS, _LAST_NS = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
 _VULNERABILITY_ID = re.compile(
     r"\b(CVE-\d{4}-\d{4,}|GHSA(?:-[0-9a-z]{4}){3}|[A-Z][A-Z0-9]*-\d{4}-[0-9A-Za-z]+)\b",
     re.IGNORECASE,
@@ -80,31 +84,33 @@ _CLUSTER_PATH = re.compile(r"/clusters/([^/\s?#\"']+)")
 _GKE_CONTEXT = re.compile(r"\bgke_[^_\s]+_[^_\s]+_([^\s/\"']+)")
 
 # Column kinds: each frame is built with fixed dtypes so that an empty frame has the same schema.
+# A time cell holds a tuple of raw candidates, parsed a column at once; the first that parses wins.
 _STR, _TIME, _FLOAT, _BOOL, _OBJECT = "str", "time", "float", "bool", "object"
 
 _COMMON = {"occurrence": _STR, "resource_uri": _STR, "note_name": _STR, "kind": _STR,
            "create_time": _TIME}
+# A kind's frame: the common columns of each row's occurrence (its row in ``all``), then these.
 _SCHEMAS: dict[str, dict[str, str]] = {
-    "vulnerabilities": {**_COMMON, "cve": _STR, "severity": _STR, "effective_severity": _STR,
+    "vulnerabilities": {"cve": _STR, "severity": _STR, "effective_severity": _STR,
                         "cvss": _FLOAT, "package": _STR, "package_type": _STR,
                         "installed_version": _STR, "fixed_version": _STR, "fix_available": _BOOL,
                         "description": _STR},
-    "builds": {**_COMMON, "builder": _STR, "build_id": _STR, "builder_version": _STR,
+    "builds": {"builder": _STR, "build_id": _STR, "builder_version": _STR,
                "creator": _STR, "source_repo": _STR, "source_revision": _STR,
                "build_start": _TIME, "build_end": _TIME, "built_artifacts": _OBJECT,
                "provenance_builder_id": _STR, "predicate_type": _STR},
-    "attestations": {**_COMMON, "content_type": _STR, "serialized_payload": _OBJECT,
+    "attestations": {"content_type": _STR, "serialized_payload": _OBJECT,
                      "payload_error": _STR, "signatures": _OBJECT, "pgp_key_id": _STR,
                      "jwts": _OBJECT},
-    "deployments": {**_COMMON, "deploy_time": _TIME, "undeploy_time": _TIME, "platform": _STR,
+    "deployments": {"deploy_time": _TIME, "undeploy_time": _TIME, "platform": _STR,
                     "address": _STR, "cluster": _STR, "user_email": _STR, "config": _STR,
                     "deployed_resource_uris": _OBJECT},
-    "discoveries": {**_COMMON, "analysis_status": _STR, "last_scan_time": _TIME,
+    "discoveries": {"analysis_status": _STR, "last_scan_time": _TIME,
                     "continuous_analysis": _STR, "analysis_error": _STR},
-    "other": {**_COMMON, "details": _OBJECT},
-    "all": dict(_COMMON),
+    "other": {"details": _OBJECT},
 }
-COLUMNS: dict[str, tuple[str, ...]] = {frame: tuple(schema) for frame, schema in _SCHEMAS.items()}
+COLUMNS: dict[str, tuple[str, ...]] = {
+    **{frame: (*_COMMON, *schema) for frame, schema in _SCHEMAS.items()}, "all": tuple(_COMMON)}
 """Column names of every frame of :class:`Occurrences`, by frame name."""
 
 
@@ -134,23 +140,43 @@ def _snake(camel: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", camel).lower()
 
 
-def _get(obj: Any, name: str) -> Any:
-    """``obj[name]`` under its lowerCamelCase or snake_case spelling; None if absent or not a dict."""
-    if not isinstance(obj, dict):
-        return None
-    value = obj.get(name)
-    if value is None:
-        value = obj.get(_snake(name))
-    return value
+class _TwoSpellings(dict):
+    """A JSON object with snake_case keys: ``get(name)`` falls back from the lowerCamelCase
+    ``name`` to its snake_case spelling (the camelCase one wins unless it is null)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = super().get(key)
+        return super().get(_snake(key), default) if value is None else value
 
 
-def _obj(obj: Any, name: str) -> dict:
-    value = _get(obj, name)
-    return value if isinstance(value, dict) else {}
+def _fields(value: Any) -> dict:
+    """A JSON object read by lowerCamelCase field name with ``get``; {} if ``value`` is no object.
+
+    The spelling is settled once per object rather than on every read: an object with no
+    underscore in any key (as good as every object of a lowerCamelCase response) is returned as it
+    is, since no snake_case spelling can be in it; any other is wrapped so that ``get`` tries both.
+    """
+    if not isinstance(value, dict):
+        return {}
+    try:
+        if "_" not in "".join(value):
+            return value
+    except TypeError:  # a key that is not text: not JSON, so take the careful path
+        pass
+    return value if isinstance(value, _TwoSpellings) else _TwoSpellings(value)
 
 
-def _list(obj: Any, name: str) -> list:
-    value = _get(obj, name)
+def _obj(fields: dict, *names: str) -> dict:
+    """The first of ``names`` in ``fields`` that holds an object, as fields; {} if none does."""
+    for name in names:
+        value = fields.get(name)
+        if isinstance(value, dict):
+            return _fields(value)
+    return {}
+
+
+def _list(fields: dict, name: str) -> list:
+    value = fields.get(name)
     return value if isinstance(value, list) else []
 
 
@@ -190,35 +216,60 @@ def _int(value: Any) -> int | None:
 
 def _enum(value: Any, names: tuple[str, ...], *, upper: bool = True) -> str | None:
     """An enum as its name: numbers are looked up in ``names``, strings upper-cased if ``upper``."""
-    number = value if isinstance(value, int) and not isinstance(value, bool) else None
-    if number is not None:
-        return names[number] if 0 <= number < len(names) else None
-    text = _text(value)
-    if text is None:
-        return None
-    return text.strip().upper() if upper else text
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        return value.strip().upper() if upper else value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return names[value] if 0 <= value < len(names) else None
+    return None
+
+
+def _time_text(value: Any) -> str | None:
+    """Text worth parsing as a time: not Go's zero time, and starting with a digit as RFC 3339
+    does (which also keeps pandas from reading "now" or "today")."""
+    if isinstance(value, str) and not value.startswith(_ZERO_TIME_PREFIX):
+        text = value.strip()
+        if text[:1].isdigit():
+            return text
+    return None
 
 
 def _time(value: Any) -> pd.Timestamp:
     """A protobuf Timestamp (RFC 3339 text, or ``{seconds, nanos}``) as a UTC ns Timestamp or NaT."""
     try:
         if isinstance(value, dict):
-            seconds = _int(_get(value, "seconds"))
+            fields = _fields(value)
+            seconds = _int(fields.get("seconds"))
             if seconds is None:
                 return pd.NaT
             stamp = pd.Timestamp(seconds, unit="s", tz="UTC") + pd.Timedelta(
-                _int(_get(value, "nanos")) or 0, unit="ns")
-        elif (isinstance(value, str) and value.strip()[:1].isdigit()
-              and not value.startswith(_ZERO_TIME_PREFIX)):
-            # RFC 3339 starts with a digit; this also keeps pandas from reading "now" or "today".
-            stamp = pd.Timestamp(value.strip())
+                _int(fields.get("nanos")) or 0, unit="ns")
         else:
-            return pd.NaT
+            text = _time_text(value)
+            if text is None:
+                return pd.NaT
+            stamp = pd.Timestamp(text)
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
         return stamp.as_unit("ns")
     except (ValueError, TypeError, OverflowError, ArithmeticError):
         # pandas' OutOfBoundsDatetime is a ValueError.
         return pd.NaT
+
+
+def _times(values: list) -> pd.Series:
+    """:func:`_time` of every value, with ISO 8601 text parsed in one vectorised pass."""
+    texts = [_time_text(value) for value in values]
+    # cache=False: pandas' de-duplicating cache costs more than it saves, even on repeated times.
+    parsed = pd.Series(pd.to_datetime(texts, utc=True, format="ISO8601", errors="coerce",
+                                      cache=False))
+    # pandas infers the unit from the text; keep only what fits in nanoseconds, as _time does.
+    parsed = parsed.where(parsed.between(_FIRST_NS, _LAST_NS)).dt.as_unit("ns")
+    for index in parsed.index[parsed.isna()]:
+        # Not ISO 8601, out of range, or {seconds, nanos}: _time has the last word.
+        if texts[index] is not None or isinstance(values[index], dict):
+            parsed[index] = _time(values[index])
+    return parsed
 
 
 def _base64(value: Any) -> tuple[bytes | None, str | None]:
@@ -243,50 +294,49 @@ def _base64(value: Any) -> tuple[bytes | None, str | None]:
 
 def resource_uri(occurrence: dict) -> str | None:
     """The URI of the resource an occurrence is about, in any dialect (None if absent)."""
-    return (_text(_get(occurrence, "resourceUri"))
-            or _text(_get(_obj(occurrence, "resource"), "uri"))
-            or _text(_get(occurrence, "resourceUrl")))
+    return _resource_uri(_fields(occurrence))
 
 
 def kind(occurrence: dict) -> str:
     """The occurrence's kind (e.g. ``VULNERABILITY``), inferred from its payload if not stated."""
-    named = _enum(_get(occurrence, "kind"), _NUMBERED_KINDS)
-    if named and named != NOTE_KIND_UNSPECIFIED:
-        return named
-    if isinstance(occurrence, dict):
-        for key, payload_kind in _PAYLOAD_KINDS.items():
-            if _get(occurrence, key) is not None:
-                return payload_kind
-    return NOTE_KIND_UNSPECIFIED
+    return _kind(_fields(occurrence))
 
 
 def note_name(occurrence: dict) -> str | None:
     """The ``projects/…/notes/…`` name the occurrence refers to (None if absent)."""
-    return _text(_get(occurrence, "noteName"))
+    return _text(_fields(occurrence).get("noteName"))
 
 
-def _common(occurrence: Any, occurrence_kind: str) -> dict[str, Any]:
+def _resource_uri(occurrence: dict) -> str | None:
+    return (_text(occurrence.get("resourceUri"))
+            or _text(_obj(occurrence, "resource").get("uri"))
+            or _text(occurrence.get("resourceUrl")))
+
+
+def _kind(occurrence: dict) -> str:
+    named = _enum(occurrence.get("kind"), _NUMBERED_KINDS)
+    if named and named != NOTE_KIND_UNSPECIFIED:
+        return named
+    for key, payload_kind in _PAYLOAD_KINDS.items():
+        if occurrence.get(key) is not None:
+            return payload_kind
+    return NOTE_KIND_UNSPECIFIED
+
+
+def _common(occurrence: dict, occurrence_kind: str) -> dict[str, Any]:
     return {
-        "occurrence": _text(_get(occurrence, "name")),
-        "resource_uri": resource_uri(occurrence),
-        "note_name": note_name(occurrence),
+        "occurrence": _text(occurrence.get("name")),
+        "resource_uri": _resource_uri(occurrence),
+        "note_name": _text(occurrence.get("noteName")),
         "kind": occurrence_kind,
-        "create_time": _time(_get(occurrence, "createTime")),
+        "create_time": (occurrence.get("createTime"),),
     }
-
-
-def _payload(occurrence: Any, *keys: str) -> dict:
-    for key in keys:
-        value = _get(occurrence, key)
-        if isinstance(value, dict):
-            return value
-    return {}
 
 
 def _unwrap(payload: dict, inner: str) -> dict:
     """v1beta1 nests details one level deeper (``deployment.deployment``); v1 does not."""
-    nested = _get(payload, inner)
-    return nested if isinstance(nested, dict) else payload
+    nested = payload.get(inner)
+    return _fields(nested) if isinstance(nested, dict) else payload
 
 
 # --- vulnerabilities ------------------------------------------------------------------------------
@@ -295,75 +345,75 @@ def _unwrap(payload: dict, inner: str) -> dict:
 def _severity(value: Any) -> str | None:
     """A known, specified severity name, else None (UNSPECIFIED is proto3's "unset")."""
     name = _enum(value, SEVERITIES)
-    return name if name in SEVERITIES and name != SEVERITY_UNSPECIFIED else None
+    return name if name in _SPECIFIED_SEVERITIES else None
 
 
-def _version_text(version: Any) -> str | None:
-    if not isinstance(version, dict):
+def _version_text(version: dict) -> str | None:
+    if _enum(version.get("kind"), _VERSION_KINDS) in ("MINIMUM", "MAXIMUM"):
         return None
-    if _enum(_get(version, "kind"), _VERSION_KINDS) in ("MINIMUM", "MAXIMUM"):
-        return None
-    full_name = _text(_get(version, "fullName"))
+    full_name = _text(version.get("fullName"))
     if full_name:
         return full_name
-    name = _text(_get(version, "name"))
+    name = _text(version.get("name"))
     if not name:
         return None
-    revision = _text(_get(version, "revision"))
+    revision = _text(version.get("revision"))
     text = f"{name}-{revision}" if revision else name
-    epoch = _int(_get(version, "epoch"))
+    epoch = _int(version.get("epoch"))
     return f"{epoch}:{text}" if epoch else text
 
 
-def _fix_in_version(version: Any) -> bool | None:
+def _fix_in_version(version: dict) -> bool | None:
     """Whether a fixed version denotes a real fix; None if it says nothing either way."""
-    if not isinstance(version, dict):
-        return None
-    version_kind = _enum(_get(version, "kind"), _VERSION_KINDS)
+    version_kind = _enum(version.get("kind"), _VERSION_KINDS)
     if version_kind == "MAXIMUM":
         return False
-    if version_kind == "NORMAL" or _text(_get(version, "name")):
+    if version_kind == "NORMAL" or _text(version.get("name")):
         return True
+    return None
+
+
+def _first_vulnerability_id(candidates: Iterable[Any]) -> str | None:
+    for candidate in candidates:
+        match = _VULNERABILITY_ID.search(candidate) if isinstance(candidate, str) else None
+        if match:
+            return match.group(1)
     return None
 
 
 def _vulnerability_id(note: str | None, details: dict) -> str | None:
     note_id = note.rsplit("/", 1)[-1] if note else None
-    short_description = _text(_get(details, "shortDescription"))
-    candidates = [note_id, short_description]
-    candidates += [_get(link, "url") for link in _list(details, "relatedUrls")]
-    for candidate in candidates:
-        match = _VULNERABILITY_ID.search(candidate) if isinstance(candidate, str) else None
-        if match:
-            return match.group(1)
-    return _text(note_id) or short_description
+    short_description = _text(details.get("shortDescription"))
+    return (_first_vulnerability_id((note_id, short_description))
+            or _first_vulnerability_id(_fields(link).get("url")
+                                       for link in _list(details, "relatedUrls"))
+            or _text(note_id) or short_description)
 
 
-def _vulnerability_rows(occurrence: Any, common: dict) -> list[dict]:
-    details = _payload(occurrence, "vulnerability")
-    provider_severity = _severity(_get(details, "severity"))
-    occurrence_severity = _severity(_get(details, "effectiveSeverity"))
-    cvss = _float(_get(details, "cvssScore"))
+def _vulnerability_rows(occurrence: dict, common: dict) -> list[dict]:
+    details = _obj(occurrence, "vulnerability")
+    provider_severity = _severity(details.get("severity"))
+    occurrence_severity = _severity(details.get("effectiveSeverity"))
+    cvss = _float(details.get("cvssScore"))
     if math.isnan(cvss):
-        cvss = _float(_get(_obj(details, "cvssv3"), "baseScore"))
-    description = _text(_get(details, "shortDescription")) or _text(_get(details, "longDescription"))
+        cvss = _float(_obj(details, "cvssv3").get("baseScore"))
+    description = _text(details.get("shortDescription")) or _text(details.get("longDescription"))
     shared = {
-        **common,
         "cve": _vulnerability_id(common["note_name"], details),
         "severity": provider_severity or SEVERITY_UNSPECIFIED,
         "cvss": cvss,
         "description": description,
     }
-    occurrence_fix = _get(details, "fixAvailable")
-    issues = [issue for issue in _list(details, "packageIssue") if isinstance(issue, dict)]
+    occurrence_fix = details.get("fixAvailable")
+    issues = [_fields(issue) for issue in _list(details, "packageIssue") if isinstance(issue, dict)]
     rows = []
     for issue in issues or [{}]:
-        affected_location = _obj(issue, "affectedLocation")
-        fixed_location = _obj(issue, "fixedLocation")
-        fixed_version = _get(issue, "fixedVersion")
+        # v1beta1 has the package and versions in locations; they are read only if v1's are absent.
+        fixed_version = issue.get("fixedVersion")
         if fixed_version is None:
-            fixed_version = _get(fixed_location, "version")
-        issue_fix = _get(issue, "fixAvailable")
+            fixed_version = _obj(issue, "fixedLocation").get("version")
+        fixed_version = _fields(fixed_version)
+        issue_fix = issue.get("fixAvailable")
         # The per-issue flag wins; v1 omits it when false, so an issue without it is judged by its
         # own fixed version before falling back to the occurrence-wide "any issue has a fix".
         if issue_fix is not None:
@@ -373,14 +423,14 @@ def _vulnerability_rows(occurrence: Any, common: dict) -> list[dict]:
             fix_available = fix_in_version if fix_in_version is not None else _bool(occurrence_fix)
         rows.append({
             **shared,
-            "effective_severity": (_severity(_get(issue, "effectiveSeverity"))
+            "effective_severity": (_severity(issue.get("effectiveSeverity"))
                                    or occurrence_severity or provider_severity
                                    or SEVERITY_UNSPECIFIED),
-            "package": (_text(_get(issue, "affectedPackage"))
-                        or _text(_get(affected_location, "package"))),
-            "package_type": _text(_get(issue, "packageType")) or _text(_get(details, "type")),
-            "installed_version": _version_text(_get(issue, "affectedVersion")
-                                               or _get(affected_location, "version")),
+            "package": (_text(issue.get("affectedPackage"))
+                        or _text(_obj(issue, "affectedLocation").get("package"))),
+            "package_type": _text(issue.get("packageType")) or _text(details.get("type")),
+            "installed_version": _version_text(_fields(
+                issue.get("affectedVersion") or _obj(issue, "affectedLocation").get("version"))),
             "fixed_version": _version_text(fixed_version),
             "fix_available": fix_available,
         })
@@ -400,18 +450,18 @@ def _digest_reference(name: str | None, digest: Any) -> str | None:
 
 
 def _envelope_statement(envelope: dict) -> dict:
-    payload, error = _base64(_get(envelope, "payload"))
+    payload, error = _base64(envelope.get("payload"))
     if error or payload is None:
         return {}
     try:
         statement = json.loads(payload)
     except ValueError:
         return {}
-    return statement if isinstance(statement, dict) else {}
+    return _fields(statement)
 
 
 def _provenance_facts(build: dict, envelope: dict) -> dict[str, Any]:
-    """Builder, predicate type, times, subjects and first material of an in-toto statement.
+    """Builder, predicate type, raw times, subjects and first material of an in-toto statement.
 
     Sources, first found wins: ``intotoStatement`` (v0.1/v0.2 predicates under ``provenance``,
     ``slsaProvenance``, ``slsaProvenanceZeroTwo`` or the spec's own ``predicate``),
@@ -420,8 +470,8 @@ def _provenance_facts(build: dict, envelope: dict) -> dict[str, Any]:
     statement = _obj(build, "intotoStatement") or _obj(build, "inTotoSlsaProvenanceV1")
     if not statement and not _obj(build, "intotoProvenance"):
         statement = _envelope_statement(envelope)
-    predicate = (_payload(statement, "predicate", "slsaProvenanceZeroTwo", "slsaProvenance",
-                          "provenance")
+    predicate = (_obj(statement, "predicate", "slsaProvenanceZeroTwo", "slsaProvenance",
+                      "provenance")
                  or _obj(build, "intotoProvenance"))
     if not statement and not predicate:
         return {}
@@ -431,26 +481,25 @@ def _provenance_facts(build: dict, envelope: dict) -> dict[str, Any]:
     materials = (_list(predicate, "materials")
                  or _list(_obj(predicate, "buildDefinition"), "resolvedDependencies"))
     config_source = _obj(_obj(predicate, "invocation"), "configSource")
-    source = config_source if _text(_get(config_source, "uri")) else (
+    source = config_source if _text(config_source.get("uri")) else (
         materials[0] if materials else None)
-    if isinstance(source, str):
-        source = {"uri": source}
-    source_digest = _get(source, "digest")
+    source = _fields({"uri": source} if isinstance(source, str) else source)
+    source_digest = source.get("digest")
     revision = None
     if isinstance(source_digest, dict):
         revision = next((_text(value) for value in source_digest.values() if _text(value)), None)
-    subjects = [_digest_reference(_text(_get(subject, "name")), _get(subject, "digest"))
-                for subject in _list(statement, "subject")]
+    subjects = [_digest_reference(_text(subject.get("name")), subject.get("digest"))
+                for subject in map(_fields, _list(statement, "subject"))]
     return {
-        "predicate_type": _text(_get(statement, "predicateType")),
-        "builder_id": (_text(_get(_obj(predicate, "builder"), "id"))
-                       or _text(_get(_obj(run_details, "builder"), "id"))),
-        "build_id": (_text(_get(metadata, "buildInvocationId"))
-                     or _text(_get(run_metadata, "invocationId"))),
-        "start": _time(_get(metadata, "buildStartedOn") or _get(run_metadata, "startedOn")),
-        "end": _time(_get(metadata, "buildFinishedOn") or _get(run_metadata, "finishedOn")),
+        "predicate_type": _text(statement.get("predicateType")),
+        "builder_id": (_text(_obj(predicate, "builder").get("id"))
+                       or _text(_obj(run_details, "builder").get("id"))),
+        "build_id": (_text(metadata.get("buildInvocationId"))
+                     or _text(run_metadata.get("invocationId"))),
+        "start": metadata.get("buildStartedOn") or run_metadata.get("startedOn"),
+        "end": metadata.get("buildFinishedOn") or run_metadata.get("finishedOn"),
         "subjects": [subject for subject in subjects if subject],
-        "source_repo": _text(_get(source, "uri")),
+        "source_repo": _text(source.get("uri")),
         "source_revision": revision,
     }
 
@@ -459,50 +508,47 @@ def _source_context(provenance: dict) -> tuple[str | None, str | None]:
     context = _obj(_obj(provenance, "sourceProvenance"), "context")
     git = _obj(context, "git")
     if git:
-        return _text(_get(git, "url")), _text(_get(git, "revisionId"))
+        return _text(git.get("url")), _text(git.get("revisionId"))
     cloud_repo = _obj(context, "cloudRepo")
     if cloud_repo:
         repo_id = _obj(cloud_repo, "repoId")
         project_repo = _obj(repo_id, "projectRepoId")
-        name = "/".join(part for part in (_text(_get(project_repo, "projectId")),
-                                          _text(_get(project_repo, "repoName"))) if part)
-        revision = (_text(_get(cloud_repo, "revisionId"))
-                    or _text(_get(_obj(cloud_repo, "aliasContext"), "name")))
-        return name or _text(_get(repo_id, "uid")), revision
+        name = "/".join(part for part in (_text(project_repo.get("projectId")),
+                                          _text(project_repo.get("repoName"))) if part)
+        revision = (_text(cloud_repo.get("revisionId"))
+                    or _text(_obj(cloud_repo, "aliasContext").get("name")))
+        return name or _text(repo_id.get("uid")), revision
     gerrit = _obj(context, "gerrit")
     if gerrit:
-        host = _text(_get(gerrit, "hostUri"))
-        project = _text(_get(gerrit, "gerritProject"))
-        revision = (_text(_get(gerrit, "revisionId"))
-                    or _text(_get(_obj(gerrit, "aliasContext"), "name")))
+        host = _text(gerrit.get("hostUri"))
+        project = _text(gerrit.get("gerritProject"))
+        revision = (_text(gerrit.get("revisionId"))
+                    or _text(_obj(gerrit, "aliasContext").get("name")))
         return "/".join(part.rstrip("/") for part in (host, project) if part) or None, revision
     return None, None
 
 
-def _build_rows(occurrence: Any, common: dict) -> list[dict]:
-    build = _payload(occurrence, "build")
+def _build_rows(occurrence: dict, common: dict) -> list[dict]:
+    build = _obj(occurrence, "build")
     provenance = _obj(build, "provenance")
     facts = _provenance_facts(build, _obj(occurrence, "envelope"))
     artifacts = []
-    for artifact in _list(provenance, "builtArtifacts"):
-        reference = _text(_get(artifact, "id")) or _text(_get(artifact, "checksum"))
+    for artifact in map(_fields, _list(provenance, "builtArtifacts")):
+        reference = _text(artifact.get("id")) or _text(artifact.get("checksum"))
         if reference:
             artifacts.append(reference)
     repo, revision = _source_context(provenance)
-    builder_version = _text(_get(provenance, "builderVersion"))
-    creator = _text(_get(provenance, "creator"))
-    start = _time(_get(provenance, "startTime"))
-    end = _time(_get(provenance, "endTime"))
+    builder_version = _text(provenance.get("builderVersion"))
+    creator = _text(provenance.get("creator"))
     return [{
-        **common,
         "builder": facts.get("builder_id") or creator or builder_version,
-        "build_id": _text(_get(provenance, "id")) or facts.get("build_id"),
+        "build_id": _text(provenance.get("id")) or facts.get("build_id"),
         "builder_version": builder_version,
         "creator": creator,
         "source_repo": repo or facts.get("source_repo"),
         "source_revision": revision or facts.get("source_revision"),
-        "build_start": start if not pd.isna(start) else facts.get("start", pd.NaT),
-        "build_end": end if not pd.isna(end) else facts.get("end", pd.NaT),
+        "build_start": (provenance.get("startTime"), facts.get("start")),
+        "build_end": (provenance.get("endTime"), facts.get("end")),
         "built_artifacts": artifacts or facts.get("subjects", []),
         "provenance_builder_id": facts.get("builder_id"),
         "predicate_type": facts.get("predicate_type"),
@@ -527,29 +573,29 @@ def _pgp_signature(public_key_id: Any, armored: Any) -> dict[str, Any]:
     return _signature(public_key_id, armored)
 
 
-def _attestation_rows(occurrence: Any, common: dict) -> list[dict]:
-    attestation = _unwrap(_payload(occurrence, "attestation"), "attestation")
+def _attestation_rows(occurrence: dict, common: dict) -> list[dict]:
+    attestation = _unwrap(_obj(occurrence, "attestation"), "attestation")
     pgp = _obj(attestation, "pgpSignedAttestation")
     generic = _obj(attestation, "genericSignedAttestation")
-    row = {**common, "content_type": None, "serialized_payload": None, "payload_error": None,
+    row = {"content_type": None, "serialized_payload": None, "payload_error": None,
            "signatures": [], "pgp_key_id": None, "jwts": []}
     if pgp:
-        key_id = _text(_get(pgp, "pgpKeyId"))
-        row.update(content_type=_enum(_get(pgp, "contentType"), _CONTENT_TYPES, upper=False),
+        key_id = _text(pgp.get("pgpKeyId"))
+        row.update(content_type=_enum(pgp.get("contentType"), _CONTENT_TYPES, upper=False),
                    pgp_key_id=key_id,
                    payload_error="payload is attached inside the PGP signature",
-                   signatures=[_pgp_signature(key_id, _get(pgp, "signature"))])
+                   signatures=[_pgp_signature(key_id, pgp.get("signature"))])
         return [row]
     signed = generic or attestation
-    payload, payload_error = _base64(_get(signed, "serializedPayload"))
+    payload, payload_error = _base64(signed.get("serializedPayload"))
     row.update(
-        content_type=_enum(_get(generic, "contentType"), _CONTENT_TYPES, upper=False),
+        content_type=_enum(generic.get("contentType"), _CONTENT_TYPES, upper=False),
         serialized_payload=payload,
         payload_error=f"serializedPayload: {payload_error}" if payload_error else None,
-        signatures=[_signature(_get(entry, "publicKeyId"), _get(entry, "signature"))
-                    for entry in _list(signed, "signatures")],
-        jwts=[jwt for jwt in (_text(_get(entry, "compactJwt")) for entry in _list(signed, "jwts"))
-              if jwt],
+        signatures=[_signature(entry.get("publicKeyId"), entry.get("signature"))
+                    for entry in map(_fields, _list(signed, "signatures"))],
+        jwts=[jwt for jwt in (_text(_fields(entry).get("compactJwt"))
+                              for entry in _list(signed, "jwts")) if jwt],
     )
     return [row]
 
@@ -567,47 +613,40 @@ def _cluster(*texts: str | None) -> str | None:
     return None
 
 
-def _deployment_rows(occurrence: Any, common: dict) -> list[dict]:
-    deployment = _unwrap(_payload(occurrence, "deployment"), "deployment")
-    address = _text(_get(deployment, "address"))
-    config = _text(_get(deployment, "config"))
+def _deployment_rows(occurrence: dict, common: dict) -> list[dict]:
+    deployment = _unwrap(_obj(occurrence, "deployment"), "deployment")
+    address = _text(deployment.get("address"))
+    config = _text(deployment.get("config"))
     return [{
-        **common,
-        "deploy_time": _time(_get(deployment, "deployTime")),
-        "undeploy_time": _time(_get(deployment, "undeployTime")),
-        "platform": _enum(_get(deployment, "platform"), _PLATFORMS),
+        "deploy_time": (deployment.get("deployTime"),),
+        "undeploy_time": (deployment.get("undeployTime"),),
+        "platform": _enum(deployment.get("platform"), _PLATFORMS),
         "address": address,
         "cluster": _cluster(address, config),
-        "user_email": _text(_get(deployment, "userEmail")),
+        "user_email": _text(deployment.get("userEmail")),
         "config": config,
         "deployed_resource_uris": [uri for uri in _list(deployment, "resourceUri") if _text(uri)],
     }]
 
 
-def _discovery_rows(occurrence: Any, common: dict) -> list[dict]:
-    discovered = _unwrap(_payload(occurrence, "discovery", "discovered"), "discovered")
-    last_scan = _time(_get(discovered, "lastScanTime"))
-    if pd.isna(last_scan):
-        last_scan = _time(_get(discovered, "lastAnalysisTime"))
-    status_error = _get(discovered, "analysisStatusError")
+def _discovery_rows(occurrence: dict, common: dict) -> list[dict]:
+    discovered = _unwrap(_obj(occurrence, "discovery", "discovered"), "discovered")
+    status_error = discovered.get("analysisStatusError")
     return [{
-        **common,
-        "analysis_status": _enum(_get(discovered, "analysisStatus"), _ANALYSIS_STATUSES),
-        "last_scan_time": last_scan,
-        "continuous_analysis": _enum(_get(discovered, "continuousAnalysis"), _CONTINUOUS_ANALYSIS),
-        "analysis_error": _text(_get(status_error, "message")) or _text(status_error),
+        "analysis_status": _enum(discovered.get("analysisStatus"), _ANALYSIS_STATUSES),
+        "last_scan_time": (discovered.get("lastScanTime"), discovered.get("lastAnalysisTime")),
+        "continuous_analysis": _enum(discovered.get("continuousAnalysis"), _CONTINUOUS_ANALYSIS),
+        "analysis_error": _text(_fields(status_error).get("message")) or _text(status_error),
     }]
 
 
-def _other_rows(occurrence: Any, common: dict) -> list[dict]:
-    details = None
-    if isinstance(occurrence, dict):
-        details = next((_get(occurrence, key) for key in _PAYLOAD_KINDS
-                        if _get(occurrence, key) is not None), None)
-    return [{**common, "details": details}]
+def _other_rows(occurrence: dict, common: dict) -> list[dict]:
+    details = next((occurrence.get(key) for key in _PAYLOAD_KINDS
+                    if occurrence.get(key) is not None), None)
+    return [{"details": details}]
 
 
-_ROW_BUILDERS: dict[str, tuple[str, Callable[[Any, dict], list[dict]]]] = {
+_ROW_BUILDERS: dict[str, tuple[str, Callable[[dict, dict], list[dict]]]] = {
     "VULNERABILITY": ("vulnerabilities", _vulnerability_rows),
     "BUILD": ("builds", _build_rows),
     "ATTESTATION": ("attestations", _attestation_rows),
@@ -619,12 +658,20 @@ _ROW_BUILDERS: dict[str, tuple[str, Callable[[Any, dict], list[dict]]]] = {
 # --- frames ---------------------------------------------------------------------------------------
 
 
+def _time_column(cells: list[tuple]) -> pd.Series:
+    """A time column from cells of raw candidate values: per row, the first that parses."""
+    owners = np.repeat(np.arange(len(cells)), [len(cell) for cell in cells])
+    parsed = _times([value for cell in cells for value in cell])
+    # groupby's first() skips NaT; rows whose candidates all fail come out NaT.
+    return parsed.groupby(owners).first().reindex(pd.RangeIndex(len(cells)))
+
+
 def _frame(rows: list[dict], schema: dict[str, str]) -> pd.DataFrame:
     columns = {}
     for column, column_kind in schema.items():
-        values = [row.get(column) for row in rows]
+        values = [row[column] for row in rows]
         if column_kind == _TIME:
-            columns[column] = pd.Series(values, dtype="datetime64[ns, UTC]")
+            columns[column] = _time_column(values)
         elif column_kind == _FLOAT:
             columns[column] = pd.Series(values, dtype="float64")
         elif column_kind == _BOOL:
@@ -635,17 +682,39 @@ def _frame(rows: list[dict], schema: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
 
 
-def normalise(occurrences: list[dict]) -> Occurrences:
+def normalise(occurrences: Iterable[dict]) -> Occurrences:
     """Split occurrences of any dialect into one tidy frame per kind (plus ``all``).
+
+    ``occurrences`` may be a stream (``GrafeasSource.occurrences``): each is read once, as it comes.
 
     A vulnerability occurrence gives one row per package issue (one row if it has none); every
     other occurrence gives one row. Kinds without a frame of their own land in ``other``.
     """
+    commons: list[dict] = []
     rows: dict[str, list[dict]] = {frame: [] for frame in _SCHEMAS}
-    for occurrence in occurrences if isinstance(occurrences, (list, tuple)) else []:
-        occurrence_kind = kind(occurrence)
-        common = _common(occurrence, occurrence_kind)
-        rows["all"].append(common)
-        frame, build_rows = _ROW_BUILDERS.get(occurrence_kind, ("other", _other_rows))
-        rows[frame].extend(build_rows(occurrence, common))
-    return Occurrences(**{frame: _frame(rows[frame], schema) for frame, schema in _SCHEMAS.items()})
+    owners: dict[str, list[int]] = {frame: [] for frame in _SCHEMAS}
+    # The rows and columns built here are a few hundred thousand short-lived objects, allocated
+    # while the decoded JSON (millions of objects) is alive: each collection they trigger would
+    # walk that JSON again. They form no cycles and die on return, so the collector is paused
+    # until then (and resumed only if it was running).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        if not isinstance(occurrences, Iterable) or isinstance(occurrences, (str, bytes, dict)):
+            occurrences = ()  # a decoded body that is not a list of occurrences holds none
+        for position, occurrence in enumerate(occurrences):
+            fields = _fields(occurrence)
+            common = _common(fields, _kind(fields))
+            commons.append(common)
+            frame, build_rows = _ROW_BUILDERS.get(common["kind"], ("other", _other_rows))
+            built = build_rows(fields, common)
+            rows[frame] += built
+            owners[frame] += [position] * len(built)
+        everything = _frame(commons, _COMMON)
+        return Occurrences(all=everything, **{
+            frame: pd.concat([everything.iloc[owners[frame]].reset_index(drop=True),
+                              _frame(rows[frame], schema)], axis=1)
+            for frame, schema in _SCHEMAS.items()})
+    finally:
+        if collecting:
+            gc.enable()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import math
 import re
@@ -244,14 +245,29 @@ def test_v1beta1_request_body_in_snake_case():
     assert pd.isna(row["create_time"])
 
 
-@pytest.mark.parametrize("name", ["v1-vulnerability.json", "v1-build.json", "v1-discovery.json",
-                                  "v1-attestation-SYNTHETIC.json",
-                                  "v1beta1-oss-server-list-occurrences.json"])
+@pytest.mark.parametrize("name", OCCURRENCE_SAMPLES)
 def test_snake_case_and_camel_case_give_the_same_frames(name):
     camel = normalise(load(name))
     snake = normalise(to_snake_case(load(name)))
     for frame_name in COLUMNS:
         pd.testing.assert_frame_equal(getattr(snake, frame_name), getattr(camel, frame_name))
+
+
+def test_mixed_spellings_prefer_camel_case_unless_it_is_null():
+    occurrence = {
+        "kind": "VULNERABILITY", "noteName": "projects/p/notes/CVE-2024-0001",
+        "resourceUri": OSS_IMAGE, "resource_uri": "https://elsewhere",
+        "createTime": None, "create_time": "2024-01-01T00:00:00Z",
+        # "_type" (as in in-toto statements) is no snake_case spelling of anything.
+        "vulnerability": {"_type": "x", "effectiveSeverity": "LOW", "effective_severity": "HIGH",
+                          "packageIssue": [{"affected_package": "zlib", "fixAvailable": False,
+                                            "fix_available": True}]}}
+    row = only_row(normalise([occurrence]).vulnerabilities)
+    assert row["resource_uri"] == OSS_IMAGE
+    assert row["create_time"] == pd.Timestamp("2024-01-01T00:00:00Z")
+    assert (row["cve"], row["effective_severity"], row["package"]) == (
+        "CVE-2024-0001", "LOW", "zlib")
+    assert not row["fix_available"]
 
 
 def test_v1_attestation_payload_and_signature_verify():
@@ -398,6 +414,47 @@ def test_strings_for_numbers_and_numbers_for_enums():
     assert not row["fix_available"]
 
 
+TIMES = [
+    ("2024-01-01T02:00:00+02:00", pd.Timestamp("2024-01-01T00:00:00Z")),
+    # Nanoseconds survive in a column whose other values have none.
+    ("2023-02-17T09:56:41.000101282Z", pd.Timestamp("2023-02-17T09:56:41.000101282Z")),
+    (" 2024-05-01T10:00:00 ", pd.Timestamp("2024-05-01T10:00:00Z")),
+    # Not ISO 8601, but pandas reads it: it always has been.
+    ("2024-05-01 10:00:00 UTC", pd.Timestamp("2024-05-01T10:00:00Z")),
+    ({"seconds": "1700000000", "nanos": 5}, pd.Timestamp(1_700_000_000_000_000_005, tz="UTC")),
+    ("0001-01-01T00:00:00Z", pd.NaT), ("", pd.NaT), ("now", pd.NaT), ("today", pd.NaT),
+    ("1500-01-01T00:00:00Z", pd.NaT), ("2024-13-01T00:00:00Z", pd.NaT),
+    ({"seconds": "soon"}, pd.NaT), (12345, pd.NaT), (None, pd.NaT),
+]
+
+
+def test_a_time_reads_the_same_alone_and_in_a_column():
+    def deploy_times(values):
+        return normalise([{"kind": "DEPLOYMENT", "deployment": {"deployTime": value}}
+                          for value in values]).deployments["deploy_time"]
+
+    column = deploy_times([value for value, _ in TIMES])
+    assert column.dtype == "datetime64[ns, UTC]"
+    for (value, expected), parsed in zip(TIMES, column):
+        [alone] = deploy_times([value])
+        if expected is pd.NaT:
+            assert pd.isna(parsed) and pd.isna(alone), value
+        else:
+            assert parsed == alone == expected, value
+
+
+def test_a_time_that_does_not_parse_gives_way_to_the_next_source():
+    discovery = {"kind": "DISCOVERY", "discovery": {"lastScanTime": "0001-01-01T00:00:00Z",
+                                                    "lastAnalysisTime": "2024-03-01T00:00:00Z"}}
+    build = {"kind": "BUILD", "build": {
+        "provenance": {"startTime": "not a time"},
+        "intotoStatement": {"slsaProvenance": {
+            "metadata": {"buildStartedOn": "2024-03-02T00:00:00Z"}}}}}
+    result = normalise([discovery, build])
+    assert only_row(result.discoveries)["last_scan_time"] == pd.Timestamp("2024-03-01T00:00:00Z")
+    assert only_row(result.builds)["build_start"] == pd.Timestamp("2024-03-02T00:00:00Z")
+
+
 def test_timestamps_are_utc_nanoseconds():
     result = normalise([{"kind": "DEPLOYMENT", "createTime": "2024-01-01T02:00:00+02:00",
                          "deployment": {"deployTime": {"seconds": "1700000000", "nanos": 5}}}])
@@ -442,6 +499,29 @@ def test_garbage_gives_rows_not_exceptions():
     assert result.vulnerabilities["effective_severity"].eq("SEVERITY_UNSPECIFIED").all()
     assert result.attestations["serialized_payload"].isna().all()
     assert result.deployments["deploy_time"].isna().all()
+
+
+def test_odd_objects_give_rows_not_exceptions():
+    result = normalise([
+        {1: "not a text key", "kind": "VULNERABILITY",
+         "vulnerability": {2: 3, "packageIssue": [{None: 1}]}},
+        # An empty v1beta1 inner object is still the one that holds the details.
+        {"kind": "DEPLOYMENT", "deployment": {"deployment": {}, "address": "outer"}},
+    ])
+    vulnerability = only_row(result.vulnerabilities)
+    assert vulnerability["package"] is None and vulnerability["cve"] is None
+    assert only_row(result.deployments)["address"] is None
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_normalise_leaves_the_garbage_collector_as_it_found_it(enabled):
+    was_enabled = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        normalise(load("v1-vulnerability.json") + GARBAGE)
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was_enabled else gc.disable)()
 
 
 def test_garbage_containers_give_empty_frames_with_the_schema():
