@@ -159,10 +159,10 @@ def run_gate(args: argparse.Namespace) -> int:
     policy = gate_policy(settings)
     source = _supply_chain(settings)
     try:
-        occurrences, source_error = source.occurrences(args.resource), None
+        frames, source_error = normalise(source.occurrences(args.resource)), None
     except SourceError as error:
-        occurrences, source_error = [], str(error)
-    result = evaluate_gate(args.resource, normalise(occurrences), policy, source_error=source_error)
+        frames, source_error = normalise([]), str(error)
+    result = evaluate_gate(args.resource, frames, policy, source_error=source_error)
     if args.format == "json":
         print(json.dumps(result.to_json_dict(), indent=2))
     else:
@@ -183,8 +183,7 @@ def run_releases(args: argparse.Namespace) -> int:
     policy = gate_policy(settings)
     from dashboard.provenance import release_table
 
-    occurrences = _supply_chain(settings).occurrences()
-    table = release_table(normalise(occurrences), policy)
+    table = release_table(normalise(_supply_chain(settings).occurrences()), policy)
     if args.service:
         wanted = args.service.strip()
         table = table[(table["service"] == wanted) | (table["service"].str.rsplit("/", n=1).str[-1] == wanted)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -162,8 +163,8 @@ def test_occurrences_of_a_resource_across_projects():
     attestor = [v1_occurrence(10, kind="ATTESTATION"),
                 v1_occurrence(11, OTHER_IMAGE, kind="ATTESTATION")]
     with GrafeasTestServer({"app-project": app, "attestor-project": attestor}) as server:
-        found = client_for(server).occurrences_for_resource(
-            IMAGE, ["app-project", "attestor-project", "app-project"])
+        found = list(client_for(server).occurrences_for_resource(
+            IMAGE, ["app-project", "attestor-project", "app-project"]))
     assert names(found) == ["projects/app-project/occurrences/1",
                             "projects/app-project/occurrences/10"]
     assert len(server.requests) == 2
@@ -179,6 +180,35 @@ def test_occurrences_of_a_note():
                                                          resource_url=IMAGE)
     assert server.requests[0].path == "/v1/projects/attestor-project/notes/qa/occurrences"
     assert names(found) == ["projects/app-project/occurrences/10"]
+
+
+def test_the_next_page_is_requested_while_the_caller_works_on_this_one():
+    data = [v1_occurrence(number) for number in range(6)]
+    with GrafeasTestServer({"app-project": data}, max_page_size=2) as server:
+        stream = client_for(server).iter_occurrences("app-project")
+        first = next(stream)
+        # The caller holds the first occurrence; page 2 is on its way all the same.
+        deadline = time.monotonic() + 10
+        while len(server.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(server.requests) == 2
+        assert names([first, *stream]) == names(data)
+    assert len(server.requests) == 3
+
+
+def test_an_error_on_a_later_page_ends_the_stream_with_that_error():
+    data = [v1_occurrence(number) for number in range(6)]
+    with GrafeasTestServer({"app-project": data}, max_page_size=2) as server:
+        stream = client_for(server).iter_occurrences("app-project")
+        received = [next(stream)]
+        deadline = time.monotonic() + 10
+        while len(server.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # Page 2 is requested already; page 3 is not until the caller finishes page 1, and fails.
+        server.fail_next([500])
+        with pytest.raises(GrafeasError, match="answered 500"):
+            received += stream
+    assert names(received) == names(data[:4])
 
 
 def test_repeated_page_token_is_an_error_not_an_endless_loop():

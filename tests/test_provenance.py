@@ -356,7 +356,7 @@ def test_the_gate_runs_once_for_all_releases(qa_key, policy, monkeypatch):
 def test_through_the_test_server_in_both_dialects(dialect, qa_key, policy, shop_table):
     with GrafeasTestServer({"shop": shop_occurrences(dialect, qa_key)}, max_page_size=7) as server:
         client = GrafeasClient(server.url, api=dialect, retry_base_delay=0.0)
-        occurrences = client.occurrences_for_resource(None, ["shop"])
+        occurrences = list(client.occurrences_for_resource(None, ["shop"]))
     assert len(server.requests) > 1  # paged
 
     table = release_table(normalise(occurrences), policy)

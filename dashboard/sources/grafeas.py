@@ -1,7 +1,9 @@
 """Read occurrences and notes from a Grafeas server (v1 or v1beta1 REST dialect).
 
 The list APIs page with ``pageSize`` (at most 1000) and ``pageToken`` until ``nextPageToken`` is
-empty; a page may be ``{}`` or shorter than asked. The open-source server ignores ``filter``, so the
+empty; a page may be ``{}`` or shorter than asked. Listings are streamed: the next page is
+requested as soon as this one is decoded, so a caller that works through the occurrences as they
+come (``normalise`` does) works while the server is busy with the next page. The open-source server ignores ``filter``, so the
 client always re-filters by resource URI and kind itself: trusting the server would attribute other
 images' attestations to this release.
 
@@ -19,7 +21,8 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -129,14 +132,19 @@ class GrafeasClient:
 
         The filter is sent to the server and applied again here, since servers may ignore it.
         """
+        return list(self.iter_occurrences(project, resource_url=resource_url, kind=kind))
+
+    def iter_occurrences(self, project: str, *, resource_url: str | None = None,
+                         kind: str | None = None) -> Iterator[dict]:
+        """:meth:`list_occurrences` as it arrives, a page at a time."""
         wanted_kind = kind.strip().upper() if kind else None
         path = f"/{self.api}/projects/{_project_id(project)}/occurrences"
-        found = self._list(path, "occurrences", _filter(resource_url, wanted_kind))
+        found = self._pages(path, "occurrences", _filter(resource_url, wanted_kind))
         return _matching(found, resource_url, wanted_kind)
 
     def list_notes(self, project: str) -> list[dict]:
         """All notes in ``project``."""
-        return self._list(f"/{self.api}/projects/{_project_id(project)}/notes", "notes", "")
+        return list(self._pages(f"/{self.api}/projects/{_project_id(project)}/notes", "notes", ""))
 
     def list_note_occurrences(self, note_name: str, *,
                               resource_url: str | None = None) -> list[dict]:
@@ -146,61 +154,65 @@ class GrafeasClient:
             raise ValueError("note_name must look like projects/PROJECT/notes/NOTE")
         project, note = (quote(part, safe="") for part in match.groups())
         path = f"/{self.api}/projects/{project}/notes/{note}/occurrences"
-        found = self._list(path, "occurrences", _filter(resource_url, None))
-        return _matching(found, resource_url, None)
+        found = self._pages(path, "occurrences", _filter(resource_url, None))
+        return list(_matching(found, resource_url, None))
 
     def occurrences_for_resource(self, resource_url: str | None, projects: Iterable[str], *,
-                                 kind: str | None = None) -> list[dict]:
+                                 kind: str | None = None) -> Iterator[dict]:
         """Occurrences of one resource (every resource when None) from several projects, without
-        duplicates.
+        duplicates, as they arrive.
 
         An image's vulnerability and build occurrences usually live in the image's project while
         attestations live with the attestor; pass every project that may hold either.
         """
-        combined: list[dict] = []
         seen_names: set[str] = set()
         for project in dict.fromkeys(_project_id(project) for project in projects):
-            for occurrence in self.list_occurrences(project, resource_url=resource_url, kind=kind):
+            for occurrence in self.iter_occurrences(project, resource_url=resource_url, kind=kind):
                 name = occurrence.get("name")
                 if isinstance(name, str) and name:
                     if name in seen_names:
                         continue
                     seen_names.add(name)
-                combined.append(occurrence)
-        return combined
+                yield occurrence
 
     # --- paging and transport -----------------------------------------------------------------
 
-    def _list(self, path: str, field: str, filter_expression: str) -> list[dict]:
+    def _pages(self, path: str, field: str, filter_expression: str) -> Iterator[dict]:
+        """The ``field`` items of every page of a listing; page n+1 is requested in a worker
+        thread while the caller works through page n (the session is only ever used by it)."""
         params = {"pageSize": str(self._page_size)}
         if filter_expression:
             params["filter"] = filter_expression
-        items: list[dict] = []
+        listed = 0
         seen_tokens: set[str] = set()
-        page_token = ""
-        for page_number in range(1, self._max_pages + 1):
-            page_params = {**params, "pageToken": page_token} if page_token else params
-            page = self._get(path, page_params)
-            page_items = page.get(field)
-            if page_items is None:
-                page_items = []
-            if not isinstance(page_items, list):
-                raise GrafeasError(f"Grafeas at {self.display_url} answered {path} with "
-                                   f"{field!r} that is not a list")
-            items.extend(item for item in page_items if isinstance(item, dict))
-            page_token = page.get("nextPageToken", page.get("next_page_token")) or ""
-            if not isinstance(page_token, str):
-                raise GrafeasError(f"Grafeas at {self.display_url} answered {path} with a "
-                                   f"nextPageToken that is not a string")
-            if not page_token:
-                log.debug("listed %d %s from %s in %d page(s)", len(items), field, path,
-                          page_number)
-                return items
-            if page_token in seen_tokens:
-                raise GrafeasError(f"Grafeas at {self.display_url} repeated page token "
-                                   f"{_shorten(page_token)!r} on page {page_number} of {path}; "
-                                   f"stopped to avoid an endless loop")
-            seen_tokens.add(page_token)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="grafeas-page") as fetcher:
+            pending = fetcher.submit(self._get, path, params)
+            for page_number in range(1, self._max_pages + 1):
+                page = pending.result()
+                page_items = page.get(field)
+                if page_items is None:
+                    page_items = []
+                if not isinstance(page_items, list):
+                    raise GrafeasError(f"Grafeas at {self.display_url} answered {path} with "
+                                       f"{field!r} that is not a list")
+                page_token = page.get("nextPageToken", page.get("next_page_token")) or ""
+                if not isinstance(page_token, str):
+                    raise GrafeasError(f"Grafeas at {self.display_url} answered {path} with a "
+                                       f"nextPageToken that is not a string")
+                if page_token in seen_tokens:
+                    raise GrafeasError(f"Grafeas at {self.display_url} repeated page token "
+                                       f"{_shorten(page_token)!r} on page {page_number} of "
+                                       f"{path}; stopped to avoid an endless loop")
+                seen_tokens.add(page_token)
+                if page_token and page_number < self._max_pages:
+                    pending = fetcher.submit(self._get, path, {**params, "pageToken": page_token})
+                page_items = [item for item in page_items if isinstance(item, dict)]
+                listed += len(page_items)
+                yield from page_items
+                if not page_token:
+                    log.debug("listed %d %s from %s in %d page(s)", listed, field, path,
+                              page_number)
+                    return
         raise GrafeasError(f"Grafeas at {self.display_url} still had more pages of {path} after "
                            f"{self._max_pages} pages; stopped")
 
@@ -301,14 +313,20 @@ def _filter(resource_url: str | None, kind: str | None) -> str:
     return " AND ".join(clauses)
 
 
-def _matching(found: list[dict], resource_url: str | None, kind: str | None) -> list[dict]:
-    kept = [occurrence for occurrence in found
-            if (resource_url is None or occurrence_resource_uri(occurrence) == resource_url)
-            and (kind is None or occurrence_kind(occurrence) == kind)]
-    if len(kept) != len(found):
-        log.debug("dropped %d occurrence(s) the server returned despite the filter",
-                  len(found) - len(kept))
-    return kept
+def _matching(found: Iterable[dict], resource_url: str | None,
+              kind: str | None) -> Iterator[dict]:
+    if resource_url is None and kind is None:
+        yield from found
+        return
+    dropped = 0
+    for occurrence in found:
+        if ((resource_url is None or occurrence_resource_uri(occurrence) == resource_url)
+                and (kind is None or occurrence_kind(occurrence) == kind)):
+            yield occurrence
+        else:
+            dropped += 1
+    if dropped:
+        log.debug("dropped %d occurrence(s) the server returned despite the filter", dropped)
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -422,8 +440,9 @@ class GrafeasSource:
         self._client: GrafeasClient | None = None
         self.description = f"Grafeas {settings.api} at {urlsplit(settings.url).hostname} (projects {', '.join(settings.projects)})"
 
-    def occurrences(self, resource_url: str | None = None) -> list[dict]:
-        """Raw occurrences of one release, or of every release in the configured projects."""
+    def occurrences(self, resource_url: str | None = None) -> Iterator[dict]:
+        """Raw occurrences of one release, or of every release in the configured projects, as
+        they arrive; a :class:`GrafeasError` may come at any point of the iteration."""
         return self._connect().occurrences_for_resource(resource_url, self._settings.projects)
 
     def _connect(self) -> GrafeasClient:
