@@ -85,7 +85,7 @@ def test_demo_scenario_has_one_incident_of_each_kind_spread_over_both_clusters(s
     assert {i.cluster for i in scenario.incidents} == {"prod", "staging"}
     ongoing = [i for i in scenario.incidents if i.end >= END]
     resolved = [i for i in scenario.incidents if i.end < END]
-    assert len(ongoing) == 5 and [i.kind for i in resolved] == ["slow_pleg"]
+    assert len(ongoing) == 7 and [i.kind for i in resolved] == ["slow_pleg"]
     short = demo_scenario(END, history=timedelta(hours=1))
     assert "slow_pleg" not in {i.kind for i in short.incidents}
 
@@ -124,6 +124,8 @@ EXPECTED = {
     "slow_sync": ("staging", "node-04", "kube-proxy", "sync_proxy_rules_p99", 7.0, "degraded"),
     "down": ("staging", "node-06", "kubelet", "up", 0.0, None),
     "slow_pleg": ("staging", "node-02", "kubelet", "pleg_relist_p99", 10.0, "unhealthy"),  # 15 s reads as the top bucket
+    "iptables_failures": ("prod", "node-07", "kube-proxy", "iptables_restore_failures", 2.5, "degraded"),  # 5 min x 0.5
+    "panics": ("staging", "node-07", "dns", "panics", 0.5, "unhealthy"),  # 5 min x 0.1
 }
 
 

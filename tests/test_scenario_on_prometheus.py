@@ -70,9 +70,17 @@ def test_scenario_verdicts_now(real):
         ("prod", "node-01", "dns"): "unhealthy",
         ("prod", None, "dns"): "unhealthy",
         ("prod", "node-05", "kubelet"): "unhealthy",
+        ("prod", "node-07", "kube-proxy"): "degraded",
         ("staging", "node-04", "kube-proxy"): "degraded",
         ("staging", "node-06", "kubelet"): "unhealthy",
+        ("staging", "node-05", "dns"): "unhealthy",
+        ("staging", None, "dns"): "unhealthy",
     }
+    failures = next(r for r in verdicts[("prod", "node-07", "kube-proxy")]["reasons"]
+                    if r["signal"] == "iptables_restore_failures")
+    assert failures["value"] == pytest.approx(2.5) and failures["level"] == "degraded"
+    panics = next(r for r in verdicts[("staging", "node-05", "dns")]["reasons"] if r["signal"] == "panics")
+    assert panics["value"] == pytest.approx(0.5) and panics["level"] == "unhealthy"
     assert verdicts[("staging", "node-06", "kubelet")]["reasons"][0]["text"] == "target down (up = 0)"
     busy = verdicts[("prod", "node-03", "kubelet")]
     assert busy["resources"]["node_cpu_busy_ratio"] > 0.9 and busy["verdict"] == "healthy"

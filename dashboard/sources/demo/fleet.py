@@ -67,6 +67,11 @@ def _steady(level: float, swing_share: float) -> Callable[[Mapping[str, float]],
     return lambda effects: (level, level * swing_share)
 
 
+def _per_minute(incident_kind: str) -> Callable[[Mapping[str, float]], tuple[float, float]]:
+    """A count of failures that grows only during an incident of ``incident_kind`` (per minute)."""
+    return lambda effects: (effects.get(incident_kind, 0.0) / 60, 0.0)
+
+
 def _phases_of(incidents: Sequence[Incident], origin: float, last: float) -> tuple[_Phase, ...]:
     """Cut ``[origin, +inf)`` wherever an incident starts or ends; ongoing incidents never end."""
     spans = []
@@ -229,7 +234,7 @@ def _kube_proxy(cluster: str, node: str, node_ip: str, pod: str, phases: tuple[_
         NETWORK_PROGRAMMING_BUCKETS,
         [({}, 0.1, lambda effects: programming)],
     )
-    builder.counters("kubeproxy_sync_proxy_rules_iptables_restore_failures", [({}, _steady(0.0, 0.0))])
+    builder.counters("kubeproxy_sync_proxy_rules_iptables_restore_failures", [({}, _per_minute("iptables_failures"))])
     synced_lag = rng.uniform(0.5, 25.0)
     builder.gauges(
         "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
@@ -286,7 +291,7 @@ def _coredns(cluster: str, node: str, pod: str, pod_ip: str, phases: tuple[_Phas
         "coredns_dns_request_duration_seconds", COREDNS_REQUEST_BUCKETS, [(zone, queries, lambda effects: latency)],
         swing_share=swing,
     )
-    builder.counters("coredns_panics", [({}, _steady(0.0, 0.0))])
+    builder.counters("coredns_panics", [({}, _per_minute("panics"))])
     builder.counters("process_cpu_seconds", [({}, _steady(queries * rng.uniform(1e-4, 3e-4), swing))])
     builder.gauges("process_resident_memory_bytes", [({}, _steady(rng.uniform(20, 40) * 2**20, 0.02))])
     return _Target(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 # What each incident kind does, and the catalog signal that shows it. ``Incident.value`` is, per kind:
@@ -19,8 +19,10 @@ INCIDENT_KINDS: dict[tuple[str, str], str] = {
     ("kubelet", "slow_pleg"): "pleg_relist_p99",  # p99 relist duration, seconds
     ("kube-proxy", "down"): "up",
     ("kube-proxy", "slow_sync"): "sync_proxy_rules_p99",  # p99 rule sync duration, seconds
+    ("kube-proxy", "iptables_failures"): "iptables_restore_failures",  # failed restores per minute
     ("dns", "down"): "up",
     ("dns", "servfail"): "servfail_ratio",  # share of answers that are SERVFAIL
+    ("dns", "panics"): "panics",  # panics per minute
 }
 
 
@@ -138,10 +140,12 @@ def demo_scenario(
     First cluster (``prod``): node-01 (a DNS host) answers 20 % SERVFAIL for the last 40 minutes;
     node-03 is busy (CPU ~95 %, memory 90 %) but its components answer fast and without errors,
     for the last 6 hours; node-05's kubelet fails 12 % of runtime operations for the last 90
-    minutes. Second cluster (``staging``, or the first again when there is one): node-04's
+    minutes; node-07's kube-proxy fails an iptables-restore every other minute for the last 30
+    minutes (degraded). Second cluster (``staging``, or the first again when there is one): node-04's
     kube-proxy syncs rules with a p99 of ~7 s (degraded) for the last 2 hours; node-06's kubelet has
-    been unreachable for the last 25 minutes; node-02's PLEG relists took over 10 s (p99, reads
-    10 s) from 50 to 48 hours before ``end`` (resolved). Incidents outside ``history`` are left out.
+    been unreachable for the last 25 minutes; the CoreDNS on the last DNS host panics every 10
+    minutes for the last 15 minutes; node-02's PLEG relists took over 10 s (p99, reads 10 s) from 50
+    to 48 hours before ``end`` (resolved). Incidents outside ``history`` are left out.
     """
     if nodes < 8:
         raise ValueError("the demo scenario needs at least 8 nodes per cluster")
@@ -155,20 +159,16 @@ def demo_scenario(
     def ago(**delta: float) -> datetime:
         return end - timedelta(**delta)
 
+    layout = Scenario(clusters=clusters, nodes=nodes, end=end, history=history, step=step)
     incidents = [
         Incident(first, node(1), "dns", "servfail", ago(minutes=40), end, 0.20),
         Incident(first, node(3), "node", "busy", ago(hours=6), end, 0.95),
         Incident(first, node(5), "kubelet", "runtime_errors", ago(minutes=90), end, 0.12),
+        Incident(first, node(7), "kube-proxy", "iptables_failures", ago(minutes=30), end, 0.5),
         Incident(second, node(4), "kube-proxy", "slow_sync", ago(hours=2), end, 7.0),
         Incident(second, node(6), "kubelet", "down", ago(minutes=25), end),
+        Incident(second, layout.dns_hosts(second)[-1], "dns", "panics", ago(minutes=15), end, 0.1),
         Incident(second, node(2), "kubelet", "slow_pleg", ago(hours=50), ago(hours=48), 15.0),
     ]
     begin = end - history
-    return Scenario(
-        clusters=clusters,
-        nodes=nodes,
-        end=end,
-        history=history,
-        step=step,
-        incidents=tuple(i for i in incidents if i.end > begin),
-    )
+    return replace(layout, incidents=tuple(i for i in incidents if i.end > begin))

@@ -4,10 +4,9 @@ Samples sit on an epoch-aligned grid of ``step`` seconds. ``DemoSource`` evaluat
 functions at the grid points a query would see and applies Prometheus 2.x semantics: range
 selectors take samples in ``[t - range, t]``, ``rate()``/``increase()`` extrapolate as
 ``extrapolatedRate`` does, instant selectors look back 5 minutes, ``histogram_quantile`` is a
-port of ``bucketQuantile``. Ratios and quantiles therefore match a real Prometheus to float
-rounding; rates match too because no counter starts near zero. ``increase()`` of the count
-signals (iptables-restore failures, panics) is zero in this demo; only "zero vs. non-zero" is a
-promise for them.
+port of ``bucketQuantile``. Ratios, quantiles, rates and increases therefore match a real
+Prometheus to float rounding (counters that start from zero, as the count signals' do, are not
+extrapolated below it, as in Prometheus).
 
 Prometheus 3 takes left-open ranges and lookbacks (one sample fewer on an aligned window):
 ratios and quantiles are unchanged, plain rates of the daily-varying counters move by under 0.1 %,
