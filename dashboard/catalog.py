@@ -56,7 +56,9 @@ class Signal:
     with ``or`` inside the expression. For ``ratio`` the first expression is the numerator and the
     second the denominator; ``quantile`` expressions select ``_bucket`` rates. ``legacy`` are vector
     expressions for pre-histogram metrics (``*_microseconds`` summaries, already in seconds), used
-    for a node only when the main expression has no data for it.
+    for a node only when the main expression has no data for it. ``container`` are vector
+    expressions over the kubelet's cAdvisor series of the component's own container or cgroup
+    (there ``$sel`` selects those), likewise used only where the main expression has no data.
     """
 
     name: str
@@ -70,6 +72,7 @@ class Signal:
     quantile: float = 0.99
     legacy: tuple[str, ...] = ()
     rollup: bool = False
+    container: tuple[str, ...] = ()
 
 
 # Status and list calls of the container runtime: quick by nature. Excluded on purpose: pull_image,
@@ -230,7 +233,7 @@ def _signals(kube_proxy_sync_period_seconds: float) -> tuple[Signal, ...]:
             Thresholds(0, 0, "coredns-mixin CoreDNSPanicking: any panic is unhealthy", op=">"),
             rollup=True,
         ),
-        # resource context per component (process of the component itself)
+        # resource context per component: its process, else its container as cAdvisor sees it
         *(
             sig
             for component in COMPONENTS
@@ -238,12 +241,14 @@ def _signals(kube_proxy_sync_period_seconds: float) -> tuple[Signal, ...]:
                 Signal(
                     "process_cpu_cores", component, "resource", "cores", "sum",
                     ("rate(process_cpu_seconds_total{$sel}[$window])",),
-                    f"CPU used by the {component} process.",
+                    f"CPU used by the {component} process (else by its container).",
+                    container=("rate(container_cpu_usage_seconds_total{$sel}[$window])",),
                 ),
                 Signal(
                     "process_rss_bytes", component, "resource", "bytes", "max",
                     ("process_resident_memory_bytes{$sel}",),
-                    f"Resident memory of the {component} process.",
+                    f"Resident memory of the {component} process (else its container's working set).",
+                    container=("container_memory_working_set_bytes{$sel}",),
                 ),
             )
         ),
@@ -296,6 +301,12 @@ class Selectors:
     dns: str = 'job=~"coredns|kube-dns|node-local-dns"'
     node: str = 'job="node-exporter"'
     kube_state_metrics: str = 'job="kube-state-metrics"'
+    # The kubelet's cAdvisor endpoint, and what picks each component's own container (or, for the
+    # kubelet, its systemd cgroup) there; image!="" drops the cgroups of pods and pause containers.
+    cadvisor: str = 'job="kubelet", metrics_path="/metrics/cadvisor"'
+    kubelet_container: str = 'id="/system.slice/kubelet.service"'
+    kube_proxy_container: str = 'container="kube-proxy", image!=""'
+    dns_container: str = 'container=~"coredns|kubedns|node-cache", image!=""'
 
     def for_component(self, component: str) -> str:
         return {
@@ -304,6 +315,15 @@ class Selectors:
             "dns": self.dns,
             "node": self.node,
         }[component]
+
+    def for_container(self, component: str) -> str:
+        """The cAdvisor series of ``component``'s own container."""
+        own = {
+            "kubelet": self.kubelet_container,
+            "kube-proxy": self.kube_proxy_container,
+            "dns": self.dns_container,
+        }[component]
+        return f"{self.cadvisor}, {own}"
 
 
 @dataclass(frozen=True)
@@ -364,6 +384,7 @@ PRESETS: dict[str, Catalog] = {
             dns='job=~"coredns|kube-dns"',
             node='job="node-exporter"',
             kube_state_metrics='job="kube-state-metrics"',
+            cadvisor='job="kubelet", instance=~".+:cadvisor"',
         ),
         absent_signals=(("kubelet", "runtime_error_ratio"), ("kubelet", "runtime_operation_p99")),
     ),
@@ -417,8 +438,8 @@ class _QueryBuilder:
     def _sel(self, base: str, *extra: str) -> str:
         return ", ".join(part for part in (base, self.cluster_matcher, *extra) if part)
 
-    def _expr(self, template: str, component: str, *extra: str) -> str:
-        base = self.catalog.selectors.for_component(component)
+    def _expr(self, template: str, base: str, *extra: str) -> str:
+        """``template`` with ``$sel`` = the ``base`` selector and the cluster and ``extra`` matchers."""
         return Template(template).substitute(sel=self._sel(base, *extra), window=self.catalog.window)
 
     def _pods_on_nodes(self, *extra: str) -> str:
@@ -426,11 +447,11 @@ class _QueryBuilder:
         matchers = self._sel(self.catalog.selectors.kube_state_metrics, f'{n}!=""', *extra)
         return f"max by ({c}, namespace, pod, {n}) (kube_pod_info{{{matchers}}})"
 
-    def _per_node(self, template: str, component: str) -> str:
+    def _per_node(self, template: str, base: str) -> str:
         """Attach a ``node`` label to every series of ``template``, by the identity rules."""
         c, n = self.catalog.cluster_label, self.catalog.node_label
-        own = self._expr(template, component, f'{n}!=""')
-        unlabelled = self._expr(template, component, f'{n}=""')
+        own = self._expr(template, base, f'{n}!=""')
+        unlabelled = self._expr(template, base, f'{n}=""')
         pods = self._pods_on_nodes()
         return (
             f"({own})"
@@ -439,8 +460,8 @@ class _QueryBuilder:
             f' "{n}", "$1", "instance", "([^:]+).*")'
         )
 
-    def _vector(self, template: str, component: str, per_node: bool) -> str:
-        return self._per_node(template, component) if per_node else self._expr(template, component)
+    def _vector(self, template: str, base: str, per_node: bool) -> str:
+        return self._per_node(template, base) if per_node else self._expr(template, base)
 
     def known_nodes(self) -> str:
         """Every node the cluster knows: from kube-state-metrics, or by its kubelet target."""
@@ -448,7 +469,7 @@ class _QueryBuilder:
         ksm = self._sel(self.catalog.selectors.kube_state_metrics)
         return (
             f"max by ({by}) (kube_node_info{{{ksm}}} * 0 + 1)"
-            f" or max by ({by}) ({self._per_node('up{$sel}', 'kubelet')}) * 0 + 1"
+            f" or max by ({by}) ({self._per_node('up{$sel}', self.catalog.selectors.kubelet)}) * 0 + 1"
         )
 
     def dns_hosts(self) -> str:
@@ -460,14 +481,16 @@ class _QueryBuilder:
         )
         return (
             f"max by ({by}) ({pods} * 0 + 1)"
-            f" or max by ({by}) ({self._per_node('up{$sel}', 'dns')}) * 0 + 1"
+            f" or max by ({by}) ({self._per_node('up{$sel}', self.catalog.selectors.dns)}) * 0 + 1"
         )
 
     def signal(self, sig: Signal, *, per_node: bool) -> str:
         by = self._by(per_node)
 
+        selectors = self.catalog.selectors
+
         def vector(template: str) -> str:
-            return self._vector(template, sig.component, per_node)
+            return self._vector(template, selectors.for_component(sig.component), per_node)
 
         if sig.shape in ("max", "min", "sum"):
             expr = f"{sig.shape} by ({by}) ({vector(sig.exprs[0])})"
@@ -481,4 +504,7 @@ class _QueryBuilder:
             expr = f"histogram_quantile({sig.quantile}, sum by ({by_le}) ({vector(sig.exprs[0])}))"
         for legacy in sig.legacy:
             expr = f"({expr}) or max by ({by}) ({vector(legacy)})"
+        for container in sig.container:
+            series = self._vector(container, selectors.for_container(sig.component), per_node)
+            expr = f"({expr}) or {sig.shape} by ({by}) ({series})"
         return expr

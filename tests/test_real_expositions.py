@@ -31,6 +31,13 @@ TARGETS = {
     "coredns-1.6.9-legacy.prom": ({"job": "coredns", "namespace": "kube-system", "pod": "coredns-6955765f44-b", "instance": "10.244.1.7:9153"}, "node-old"),
     "kube-dns.prom": ({"job": "kube-dns", "namespace": "kube-system", "pod": "kube-dns-86f4d74b45-c", "instance": "10.244.2.9:10055"}, "node-kd"),
 }
+# cAdvisor's view of two containers on node-a (cores, working-set bytes). kube-proxy's process
+# metrics are scraped and win; the CoreDNS fixture has none, so its container stands in.
+CADVISOR = {"job": "kubelet", "metrics_path": "/metrics/cadvisor", "node": "node-a", "instance": "10.0.0.1:10250"}
+CONTAINERS = {
+    ("kube-proxy", "kube-proxy-a1", "registry.k8s.io/kube-proxy:v1.21.0"): (0.5, 7e9),
+    ("coredns", "coredns-5d78c9869d-a", "registry.k8s.io/coredns/coredns:v1.9.3"): (0.003, 21e6),
+}
 # A kube-proxy whose pod kube-state-metrics does not know: its node comes from the instance host.
 ORPHAN_PROXY = {"job": "kube-proxy", "namespace": "kube-system", "pod": "kube-proxy-zz", "instance": "10.0.0.9:10249"}
 
@@ -56,6 +63,12 @@ def evaluation(prom_factory):
         if pod_node:
             pod = {"namespace": target["namespace"], "pod": target["pod"], "node": pod_node}
             writer.add_series("kube_pod_info", {**KSM, **pod}, [(t, 1.0) for t in times])
+    for (container, pod, image), (cores, working_set) in CONTAINERS.items():
+        series = {**CADVISOR, **CLUSTER, "namespace": "kube-system", "pod": pod, "container": container,
+                  "image": image, "id": f"/kubepods/burstable/pod-{pod}/{container}", "name": container}
+        writer.add_series("container_cpu_usage_seconds_total", series,
+                          [(t, 100 + cores * (t - times[0])) for t in times], "counter")
+        writer.add_series("container_memory_working_set_bytes", series, [(t, working_set) for t in times])
     orphan = {**ORPHAN_PROXY, **CLUSTER}
     writer.add_exposition((FIXTURES / "kube-proxy.prom").read_text(), orphan, END, samples=SCRAPES, step=STEP)
     for node in ("node-a", "node-old", "node-kd"):
@@ -168,3 +181,15 @@ def test_cluster_dns_rollup_merges_all_servers(evaluation):
     # kube-dns's half a million good answers drown two failing CoreDNS servers cluster-wide: the
     # per-node rows are what show them.
     assert rollup["verdict"] == "healthy"
+
+
+def test_component_resources_from_the_process_else_the_container(evaluation):
+    proxy = row(evaluation, "node-a", "kube-proxy")["resources"]
+    assert proxy["kube-proxy_process_rss_bytes"] == pytest.approx(
+        captured("kube-proxy.prom", "process_resident_memory_bytes"))
+    # A replayed counter grows by its captured value over the replay (see tests/exposition.py).
+    assert proxy["kube-proxy_process_cpu_cores"] == pytest.approx(
+        captured("kube-proxy.prom", "process_cpu_seconds_total") / (SCRAPES * STEP))
+    dns = row(evaluation, "node-a", "dns")["resources"]
+    assert dns["dns_process_cpu_cores"] == pytest.approx(0.003)
+    assert dns["dns_process_rss_bytes"] == pytest.approx(21e6)
