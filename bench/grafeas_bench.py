@@ -245,9 +245,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="grafeas-bench-") as folder:
             policy = bench_policy(Path(folder), qa_key)
         client = GrafeasClient(url, page_size=MAX_PAGE_SIZE, timeout=60)
-        fetched, pages, size = raw_paging(url)  # warm-up: the server caches its selection
+        _, pages, size = raw_paging(url)  # warm-up: the server caches its selection
         runs: dict[str, list[float]] = {"raw": [], "both": [], "fetch": [], "normalise": [], "gate": [], "table": []}
-        del fetched
         for _ in range(args.repeat):
             # Interleaved, so that (a) and (b) see the same machine conditions, and each started
             # on a collected heap holding no other run's data: otherwise the garbage collector's

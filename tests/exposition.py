@@ -267,6 +267,15 @@ class OpenMetricsWriter:
             raise ValueError(f"{name}{dict(key)}: no points")
         self._add_metric(self._family(family_name, om_type, help), key, lines)
 
+    def add_container_usage(self, labels: Mapping[str, str], times: list[float], cores: float,
+                            working_set_bytes: float) -> None:
+        """One cgroup as cAdvisor reports it: CPU seconds growing at ``cores`` from 100 s, and a
+        steady working set, sampled at ``times``."""
+        self.add_series("container_cpu_usage_seconds_total", labels,
+                        [(t, 100 + cores * (t - times[0])) for t in times], "counter")
+        self.add_series("container_memory_working_set_bytes", labels,
+                        [(t, working_set_bytes) for t in times])
+
     def render(self) -> str:
         """The OpenMetrics document: one ``# TYPE`` block per family, ending with ``# EOF``."""
         type_counts: dict[str, int] = {}

@@ -4,9 +4,10 @@ The real kubelet exposition is replayed without the families GMP's curated kubel
 (the runtime error counter and the runtime latency histogram): those signals must read "no data,
 not collected by the preset", and the node's name must come from the instance host.
 
-GMP scrapes cAdvisor from the kubelet too (``instance="<node>:cadvisor"``) but not kube-proxy: the
-components' resource context then comes from their containers (kube-proxy) or cgroup (the
-kubelet, when its own process metrics are missing), in cAdvisor's label layout.
+GMP's kubelet scraping (OperatorConfig ``kubeletScraping``) covers the kubelet and its cAdvisor
+endpoint (``instance="<node>:cadvisor"``, as in prometheus-engine's ``makeKubeletScrapeConfigs``),
+not kube-proxy: the components' resource context then comes from their containers (kube-proxy) or
+cgroup (the kubelet, when its own process metrics are missing), in cAdvisor's label layout.
 """
 
 from datetime import datetime, timezone
@@ -41,10 +42,7 @@ def add_cadvisor(writer: OpenMetricsWriter, node: str) -> None:
         ({"id": "/system.slice/kubelet.service"}, kubelet_cores, kubelet_bytes),
     ]
     for labels, cores, working_set in cgroups:
-        series = {**target, **labels}
-        writer.add_series("container_cpu_usage_seconds_total", series,
-                          [(t, 5000 + cores * (t - TIMES[0])) for t in TIMES], "counter")
-        writer.add_series("container_memory_working_set_bytes", series, [(t, working_set) for t in TIMES])
+        writer.add_container_usage({**target, **labels}, TIMES, cores, working_set)
 
 
 @pytest.fixture(scope="module")

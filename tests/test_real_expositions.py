@@ -66,9 +66,7 @@ def evaluation(prom_factory):
     for (container, pod, image), (cores, working_set) in CONTAINERS.items():
         series = {**CADVISOR, **CLUSTER, "namespace": "kube-system", "pod": pod, "container": container,
                   "image": image, "id": f"/kubepods/burstable/pod-{pod}/{container}", "name": container}
-        writer.add_series("container_cpu_usage_seconds_total", series,
-                          [(t, 100 + cores * (t - times[0])) for t in times], "counter")
-        writer.add_series("container_memory_working_set_bytes", series, [(t, working_set) for t in times])
+        writer.add_container_usage(series, times, cores, working_set)
     orphan = {**ORPHAN_PROXY, **CLUSTER}
     writer.add_exposition((FIXTURES / "kube-proxy.prom").read_text(), orphan, END, samples=SCRAPES, step=STEP)
     for node in ("node-a", "node-old", "node-kd"):
