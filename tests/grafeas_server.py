@@ -23,6 +23,9 @@ The test decides the data (plain dicts, served as given) and the faults, by sett
 * ``raw_response``: ``(status, body bytes)`` to answer every request with (invalid JSON, …);
 * ``repeat_page_token``: every page carries the same next token, forever;
 * ``required_token``: answer 401 unless ``Authorization: Bearer <token>`` is sent.
+* ``gzip``: compress answers for clients that accept it, as Google's front ends do;
+* ``body_fault``: send the headers and half the body, then ``"close"`` the connection or
+  ``"stall"`` until the server closes.
 
 Every request is recorded in ``requests`` (path, query parameters, lower-cased headers).
 """
@@ -30,6 +33,7 @@ Every request is recorded in ``requests`` (path, query parameters, lower-cased h
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import re
 import socket
@@ -54,11 +58,13 @@ _REPEATED_TOKEN = "again"
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as the server saw it; header names are lower-cased."""
+    """One request as the server saw it; header names are lower-cased. ``client_port`` tells
+    connections apart (a client that keeps its connection alive sends from one port)."""
 
     path: str
     params: dict[str, str]
     headers: dict[str, str]
+    client_port: int
 
 
 class _ApiError(Exception):
@@ -127,7 +133,10 @@ class GrafeasTestServer:
                  trailing_empty_page: bool = False, delay: float = 0.0,
                  always_fail: int | None = None,
                  raw_response: tuple[int, bytes] | None = None,
-                 repeat_page_token: bool = False, required_token: str | None = None) -> None:
+                 repeat_page_token: bool = False, required_token: str | None = None,
+                 gzip: bool = False, body_fault: str | None = None) -> None:
+        if body_fault not in (None, "close", "stall"):
+            raise ValueError("body_fault is None, 'close' or 'stall'")
         self._occurrences: dict[str, list[dict]] = {}
         self._notes: dict[str, list[dict]] = {}
         self._filtered: dict[tuple, list[dict]] = {}
@@ -142,6 +151,8 @@ class GrafeasTestServer:
         self.raw_response = raw_response
         self.repeat_page_token = repeat_page_token
         self.required_token = required_token
+        self.gzip = gzip
+        self.body_fault = body_fault
         self.requests: list[RecordedRequest] = []
         for project, items in (occurrences or {}).items():
             self.add_occurrences(project, items)
@@ -208,13 +219,22 @@ class GrafeasTestServer:
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 try:
                     status, body, headers = server._answer(self)
+                    if server.gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
+                        body = gzip.compress(body)
+                        headers = {**headers, "Content-Encoding": "gzip"}
                     self.send_response(status)
                     for name, value in {"Content-Type": "application/json; charset=utf-8",
                                         **headers}.items():
                         self.send_header(name, value)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    if server.body_fault is None:
+                        self.wfile.write(body)
+                        return
+                    self.wfile.write(body[:len(body) // 2])
+                    if server.body_fault == "stall":
+                        server._closing.wait()
+                    self.close_connection = True
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -228,7 +248,8 @@ class GrafeasTestServer:
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
         headers = {name.lower(): value for name, value in handler.headers.items()}
         with self._lock:
-            self.requests.append(RecordedRequest(parts.path, params, headers))
+            self.requests.append(RecordedRequest(parts.path, params, headers,
+                                                 handler.client_address[1]))
             failure = self._failures.popleft() if self._failures else None
         try:
             if self.required_token is not None:

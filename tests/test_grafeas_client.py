@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -182,33 +183,50 @@ def test_occurrences_of_a_note():
     assert names(found) == ["projects/app-project/occurrences/10"]
 
 
-def test_the_next_page_is_requested_while_the_caller_works_on_this_one():
-    data = [v1_occurrence(number) for number in range(6)]
-    with GrafeasTestServer({"app-project": data}, max_page_size=2) as server:
+def wait_for_requests(server: GrafeasTestServer, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(server.requests) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+# With the caller holding page 1: pages 2 and 3 wait for it, page 4 waits for room.
+READ_AHEAD_REQUESTS = 2 + grafeas._PAGES_AHEAD
+
+
+def test_pages_are_requested_ahead_while_the_caller_works_but_only_a_few():
+    data = [v1_occurrence(number) for number in range(10)]
+    with GrafeasTestServer({"app-project": data}, max_page_size=1) as server:
         stream = client_for(server).iter_occurrences("app-project")
         first = next(stream)
-        # The caller holds the first occurrence; page 2 is on its way all the same.
-        deadline = time.monotonic() + 10
-        while len(server.requests) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert len(server.requests) == 2
+        wait_for_requests(server, READ_AHEAD_REQUESTS)
+        time.sleep(0.2)  # room for a request too many to show up
+        assert len(server.requests) == READ_AHEAD_REQUESTS
         assert names([first, *stream]) == names(data)
-    assert len(server.requests) == 3
+    assert len(server.requests) == 10
 
 
 def test_an_error_on_a_later_page_ends_the_stream_with_that_error():
-    data = [v1_occurrence(number) for number in range(6)]
-    with GrafeasTestServer({"app-project": data}, max_page_size=2) as server:
+    data = [v1_occurrence(number) for number in range(10)]
+    with GrafeasTestServer({"app-project": data}, max_page_size=1) as server:
         stream = client_for(server).iter_occurrences("app-project")
         received = [next(stream)]
-        deadline = time.monotonic() + 10
-        while len(server.requests) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        # Page 2 is requested already; page 3 is not until the caller finishes page 1, and fails.
-        server.fail_next([500])
+        wait_for_requests(server, READ_AHEAD_REQUESTS)
+        server.fail_next([500])  # the next request is for page 5
         with pytest.raises(GrafeasError, match="answered 500"):
             received += stream
-    assert names(received) == names(data[:4])
+    assert names(received) == names(data[:READ_AHEAD_REQUESTS])
+
+
+def test_a_caller_that_stops_early_stops_the_paging():
+    data = [v1_occurrence(number) for number in range(10)]
+    with GrafeasTestServer({"app-project": data}, max_page_size=1) as server:
+        stream = client_for(server).iter_occurrences("app-project")
+        next(stream)
+        wait_for_requests(server, READ_AHEAD_REQUESTS)
+        stream.close()
+        time.sleep(0.2)
+        assert len(server.requests) == READ_AHEAD_REQUESTS
+        assert not [thread for thread in threading.enumerate() if thread.name == "grafeas-pages"]
 
 
 def test_repeated_page_token_is_an_error_not_an_endless_loop():
@@ -284,6 +302,27 @@ def test_timeout_is_an_error_and_not_retried():
         with pytest.raises(GrafeasError, match=r"did not answer within 0\.3 s"):
             client_for(server, timeout=0.3).list_occurrences("app-project")
     assert len(server.requests) == 1
+
+
+@pytest.mark.timeout(20)
+def test_an_answer_that_stalls_halfway_times_out():
+    with GrafeasTestServer({"app-project": [v1_occurrence(1)]}, body_fault="stall") as server:
+        with pytest.raises(GrafeasError, match=r"did not answer within 0\.3 s"):
+            client_for(server, timeout=0.3).list_occurrences("app-project")
+
+
+def test_an_answer_cut_short_is_an_error():
+    with GrafeasTestServer({"app-project": [v1_occurrence(1)]}, body_fault="close") as server:
+        with pytest.raises(GrafeasError, match="closed the connection before the answer was complete"):
+            client_for(server).list_occurrences("app-project")
+
+
+def test_compressed_answers_are_decoded_and_the_connection_is_kept():
+    data = [v1_occurrence(number) for number in range(5)]
+    with GrafeasTestServer({"app-project": data}, max_page_size=2, gzip=True) as server:
+        assert names(client_for(server).list_occurrences("app-project")) == names(data)
+    assert {request.headers["accept-encoding"] for request in server.requests} >= {"gzip, deflate"}
+    assert len({request.client_port for request in server.requests}) == 1
 
 
 @pytest.mark.parametrize(("body", "expected"), [
