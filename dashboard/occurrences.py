@@ -217,6 +217,8 @@ def _int(value: Any) -> int | None:
 def _enum(value: Any, names: tuple[str, ...], *, upper: bool = True) -> str | None:
     """An enum as its name: numbers are looked up in ``names``, strings upper-cased if ``upper``."""
     if isinstance(value, str):
+        if value in names:  # already a name as it should be spelled: the usual case, made quick
+            return value
         if not value.strip():
             return None
         return value.strip().upper() if upper else value
@@ -264,7 +266,10 @@ def _times(values: list) -> pd.Series:
     parsed = pd.Series(pd.to_datetime(texts, utc=True, format="ISO8601", errors="coerce",
                                       cache=False))
     # pandas infers the unit from the text; keep only what fits in nanoseconds, as _time does.
-    parsed = parsed.where(parsed.between(_FIRST_NS, _LAST_NS)).dt.as_unit("ns")
+    try:
+        parsed = parsed.dt.as_unit("ns")
+    except pd.errors.OutOfBoundsDatetime:
+        parsed = parsed.where(parsed.between(_FIRST_NS, _LAST_NS)).dt.as_unit("ns")
     for index in parsed.index[parsed.isna()]:
         # Not ISO 8601, out of range, or {seconds, nanos}: _time has the last word.
         if texts[index] is not None or isinstance(values[index], dict):
@@ -659,27 +664,76 @@ _ROW_BUILDERS: dict[str, tuple[str, Callable[[dict, dict], list[dict]]]] = {
 
 
 def _time_column(cells: list[tuple]) -> pd.Series:
-    """A time column from cells of raw candidate values: per row, the first that parses."""
-    owners = np.repeat(np.arange(len(cells)), [len(cell) for cell in cells])
-    parsed = _times([value for cell in cells for value in cell])
-    # groupby's first() skips NaT; rows whose candidates all fail come out NaT.
-    return parsed.groupby(owners).first().reindex(pd.RangeIndex(len(cells)))
+    """A time column from cells of raw candidate values: per row, the first that parses.
+
+    A column's builder gives every cell the same number of candidates, so the candidates are
+    parsed a position at a time, each filling what the ones before left missing.
+    """
+    if not cells:
+        return pd.Series([], dtype="datetime64[ns, UTC]")
+    column = _times([cell[0] for cell in cells])
+    for position in range(1, len(cells[0])):
+        column = column.fillna(_times([cell[position] for cell in cells]))
+    return column
 
 
-def _frame(rows: list[dict], schema: dict[str, str]) -> pd.DataFrame:
-    columns = {}
-    for column, column_kind in schema.items():
-        values = [row[column] for row in rows]
-        if column_kind == _TIME:
-            columns[column] = _time_column(values)
-        elif column_kind == _FLOAT:
-            columns[column] = pd.Series(values, dtype="float64")
-        elif column_kind == _BOOL:
-            columns[column] = pd.Series([bool(value) for value in values], dtype="bool")
-        else:
-            # object keeps None for missing text (the pandas 3 "str" dtype would turn it into NaN).
-            columns[column] = pd.Series(values, dtype=object)
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
+class _Table:
+    """One frame's columns, filled with row dicts as the occurrences stream in.
+
+    Rows are moved into columns in small batches, while they are still in the CPU's caches
+    (reading a large list of rows once per column, at the end, costs several times as much), and
+    the columns into a pandas frame every ``_CHUNK`` rows. So most of the work is done while the
+    next page of occurrences is on its way, and little is left once the last one is in.
+    """
+
+    _BATCH = 256
+    _CHUNK = 4096
+
+    def __init__(self, schema: dict[str, str]) -> None:
+        self._schema = schema
+        self._columns: dict[str, list] = {column: [] for column in schema}
+        self._pending: list[dict] = []
+        self._chunks: list[pd.DataFrame] = []
+        self._chunk_length = 0
+
+    def add(self, rows: list[dict]) -> None:
+        self._pending += rows
+        if len(self._pending) >= self._BATCH:
+            self._move_pending()
+            if self._chunk_length >= self._CHUNK:
+                self._chunks.append(self._chunk())
+
+    def frame(self) -> pd.DataFrame:
+        self._move_pending()
+        if not self._chunks or self._chunk_length:
+            self._chunks.append(self._chunk())
+        if len(self._chunks) == 1:
+            return self._chunks[0]
+        return pd.concat(self._chunks, ignore_index=True)
+
+    def _move_pending(self) -> None:
+        for column, values in self._columns.items():
+            values += [row[column] for row in self._pending]
+        self._chunk_length += len(self._pending)
+        self._pending = []
+
+    def _chunk(self) -> pd.DataFrame:
+        """The rows moved so far as a frame; the columns start empty again."""
+        columns = {}
+        for (column, column_kind), values in zip(self._schema.items(), self._columns.values()):
+            if column_kind == _TIME:
+                columns[column] = _time_column(values)
+            elif column_kind == _FLOAT:
+                columns[column] = pd.Series(values, dtype="float64")
+            elif column_kind == _BOOL:
+                columns[column] = pd.Series([bool(value) for value in values], dtype="bool")
+            else:
+                # object keeps None for missing text (pandas 3's "str" dtype would make it NaN).
+                columns[column] = pd.Series(values, dtype=object)
+        chunk = pd.DataFrame(columns, index=pd.RangeIndex(self._chunk_length), copy=False)
+        self._columns = {column: [] for column in self._schema}
+        self._chunk_length = 0
+        return chunk
 
 
 def normalise(occurrences: Iterable[dict]) -> Occurrences:
@@ -690,8 +744,8 @@ def normalise(occurrences: Iterable[dict]) -> Occurrences:
     A vulnerability occurrence gives one row per package issue (one row if it has none); every
     other occurrence gives one row. Kinds without a frame of their own land in ``other``.
     """
-    commons: list[dict] = []
-    rows: dict[str, list[dict]] = {frame: [] for frame in _SCHEMAS}
+    commons = _Table(_COMMON)
+    tables = {frame: _Table(schema) for frame, schema in _SCHEMAS.items()}
     owners: dict[str, list[int]] = {frame: [] for frame in _SCHEMAS}
     # The rows and columns built here are a few hundred thousand short-lived objects, allocated
     # while the decoded JSON (millions of objects) is alive: each collection they trigger would
@@ -705,16 +759,16 @@ def normalise(occurrences: Iterable[dict]) -> Occurrences:
         for position, occurrence in enumerate(occurrences):
             fields = _fields(occurrence)
             common = _common(fields, _kind(fields))
-            commons.append(common)
+            commons.add([common])
             frame, build_rows = _ROW_BUILDERS.get(common["kind"], ("other", _other_rows))
             built = build_rows(fields, common)
-            rows[frame] += built
+            tables[frame].add(built)
             owners[frame] += [position] * len(built)
-        everything = _frame(commons, _COMMON)
+        everything = commons.frame()
         return Occurrences(all=everything, **{
             frame: pd.concat([everything.iloc[owners[frame]].reset_index(drop=True),
-                              _frame(rows[frame], schema)], axis=1)
-            for frame, schema in _SCHEMAS.items()})
+                              table.frame()], axis=1)
+            for frame, table in tables.items()})
     finally:
         if collecting:
             gc.enable()
