@@ -386,10 +386,17 @@ def _first_vulnerability_id(candidates: Iterable[Any]) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _note_vulnerability_id(note_id: str | None) -> str | None:
+    # Cached: a vulnerability's note (projects/goog-vulnz/notes/CVE-…) is shared by every image
+    # that has it, so the same few thousand note ids come back again and again.
+    return _first_vulnerability_id((note_id,))
+
+
 def _vulnerability_id(note: str | None, details: dict) -> str | None:
     note_id = note.rsplit("/", 1)[-1] if note else None
     short_description = _text(details.get("shortDescription"))
-    return (_first_vulnerability_id((note_id, short_description))
+    return (_note_vulnerability_id(note_id) or _first_vulnerability_id((short_description,))
             or _first_vulnerability_id(_fields(link).get("url")
                                        for link in _list(details, "relatedUrls"))
             or _text(note_id) or short_description)
