@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+import dashboard.occurrences as normaliser
 from dashboard.occurrences import COLUMNS, kind, normalise, note_name, resource_uri
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grafeas"
@@ -251,6 +252,20 @@ def test_snake_case_and_camel_case_give_the_same_frames(name):
     snake = normalise(to_snake_case(load(name)))
     for frame_name in COLUMNS:
         pd.testing.assert_frame_equal(getattr(snake, frame_name), getattr(camel, frame_name))
+
+
+def test_a_long_stream_gives_the_frames_its_parts_give():
+    # The normaliser builds its frames in chunks as the occurrences stream in: make several.
+    samples = [occurrence for name in OCCURRENCE_SAMPLES for occurrence in load(name)]
+    many = [{**sample, "name": f"projects/p/occurrences/{index}"}
+            for index, sample in enumerate(samples * (30_000 // len(samples) + 1))]
+    whole = normalise(iter(many))
+    parts = [normalise(many[start:start + 500]) for start in range(0, len(many), 500)]
+    assert len(whole.all) == len(many)
+    assert len(whole.vulnerabilities) > 2 * normaliser._Table._CHUNK
+    for frame_name in COLUMNS:
+        expected = pd.concat([getattr(part, frame_name) for part in parts], ignore_index=True)
+        pd.testing.assert_frame_equal(getattr(whole, frame_name), expected)
 
 
 def test_mixed_spellings_prefer_camel_case_unless_it_is_null():
