@@ -313,7 +313,8 @@ def test_an_answer_that_stalls_halfway_times_out():
 
 def test_an_answer_cut_short_is_an_error():
     with GrafeasTestServer({"app-project": [v1_occurrence(1)]}, body_fault="close") as server:
-        with pytest.raises(GrafeasError, match="closed the connection before the answer was complete"):
+        with pytest.raises(GrafeasError,
+                           match="closed the connection before the answer was complete"):
             client_for(server).list_occurrences("app-project")
 
 

@@ -226,7 +226,8 @@ class GrafeasClient:
             seen_tokens: set[str] = set()
             page_token = ""
             for page_number in range(1, self._max_pages + 1):
-                page = self._get(path, {**params, "pageToken": page_token} if page_token else params)
+                page = self._get(path, {**params, "pageToken": page_token} if page_token
+                                 else params)
                 page_items = page.get(field)
                 if page_items is None:
                     page_items = []
