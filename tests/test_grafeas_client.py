@@ -322,7 +322,7 @@ def test_compressed_answers_are_decoded_and_the_connection_is_kept():
     data = [v1_occurrence(number) for number in range(5)]
     with GrafeasTestServer({"app-project": data}, max_page_size=2, gzip=True) as server:
         assert names(client_for(server).list_occurrences("app-project")) == names(data)
-    assert {request.headers["accept-encoding"] for request in server.requests} >= {"gzip, deflate"}
+    assert all("gzip" in request.headers["accept-encoding"] for request in server.requests)
     assert len({request.client_port for request in server.requests}) == 1
 
 
