@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 NOTE_KIND_UNSPECIFIED = "NOTE_KIND_UNSPECIFIED"
@@ -701,18 +700,17 @@ class _Table:
         self._columns: dict[str, list] = {column: [] for column in schema}
         self._pending: list[dict] = []
         self._chunks: list[pd.DataFrame] = []
-        self._chunk_length = 0
 
     def add(self, rows: list[dict]) -> None:
         self._pending += rows
         if len(self._pending) >= self._BATCH:
             self._move_pending()
-            if self._chunk_length >= self._CHUNK:
+            if self._moved() >= self._CHUNK:
                 self._chunks.append(self._chunk())
 
     def frame(self) -> pd.DataFrame:
         self._move_pending()
-        if not self._chunks or self._chunk_length:
+        if not self._chunks or self._moved():
             self._chunks.append(self._chunk())
         if len(self._chunks) == 1:
             return self._chunks[0]
@@ -721,8 +719,11 @@ class _Table:
     def _move_pending(self) -> None:
         for column, values in self._columns.items():
             values += [row[column] for row in self._pending]
-        self._chunk_length += len(self._pending)
         self._pending = []
+
+    def _moved(self) -> int:
+        """Rows moved into the columns since the last chunk."""
+        return len(next(iter(self._columns.values())))
 
     def _chunk(self) -> pd.DataFrame:
         """The rows moved so far as a frame; the columns start empty again."""
@@ -737,9 +738,8 @@ class _Table:
             else:
                 # object keeps None for missing text (pandas 3's "str" dtype would make it NaN).
                 columns[column] = pd.Series(values, dtype=object)
-        chunk = pd.DataFrame(columns, index=pd.RangeIndex(self._chunk_length), copy=False)
+        chunk = pd.DataFrame(columns, index=pd.RangeIndex(self._moved()), copy=False)
         self._columns = {column: [] for column in self._schema}
-        self._chunk_length = 0
         return chunk
 
 
