@@ -6,10 +6,12 @@ PORT ?= 8501
 
 .PHONY: run test system-deps bench clean
 
-$(VENV)/.installed: requirements.txt
+# The project itself is installed editable, so `dashboard` imports with PYTHONPATH unset.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
 $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.appserver import CHROMIUM_ARGS, chromium_path, running_app, wait_for_script
+from tests.appserver import CHROMIUM_ARGS, chromium_path, running_app, running_make_run, wait_for_script
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +39,15 @@ def test_unreachable_prometheus_is_an_error_not_a_crash(browser, tmp_path):
         alert.wait_for()
         assert "Could not read the source" in alert.inner_text()
         assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_make_run_serves_the_page_on_a_plain_environment(browser, tmp_path):
+    """`make run` exactly as the README says, PYTHONPATH unset: the page renders, no traceback."""
+    log = tmp_path / "make-run.log"
+    with running_make_run(env={"PROMETHEUS_URL": "", "GRAFEAS_URL": ""}, log_path=log) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        wait_for_script(page)
+        page.get_by_role("heading", name="Node health").wait_for()
+        page.locator('[data-testid="stMetric"]').nth(3).wait_for()
+        assert page.locator('[data-testid="stException"]').count() == 0, log.read_text()
