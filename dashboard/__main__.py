@@ -20,6 +20,7 @@ import pandas as pd
 from dashboard.config import ConfigError, Settings, load_settings
 from dashboard.gate import evaluate_gate
 from dashboard.health import SEVERITY, Evaluation, evaluate, verdict_table
+from dashboard.inventory import known_clusters
 from dashboard.occurrences import normalise
 from dashboard.policy import Policy, PolicyError, load_policy
 from dashboard.sources import health_source, supply_chain_source
@@ -32,33 +33,63 @@ class UsageError(Exception):
     """A flag value that argparse could not check by itself."""
 
 
-def parse_time(text: str) -> datetime:
+def parse_time(text: str, flag: str = "--at") -> datetime:
     """Unix seconds or RFC 3339 (a time without zone is taken as UTC)."""
+    expected = f"{flag} {text!r}: expected unix seconds or RFC 3339 (2026-11-25T10:00:00Z)"
     try:
-        return datetime.fromtimestamp(float(text), tz=timezone.utc)
+        seconds = float(text)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        if not math.isfinite(seconds):
+            raise UsageError(expected)
+        try:
+            return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise UsageError(f"{flag} {text!r} is out of range") from None
     try:
         moment = datetime.fromisoformat(text.strip().replace("z", "Z"))
     except ValueError:
-        raise UsageError(f"--at {text!r}: expected unix seconds or RFC 3339 (2026-11-25T10:00:00Z)") from None
+        raise UsageError(expected) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def past_time(text: str | None, flag: str = "--at") -> datetime:
+    """``text`` parsed (default now); a moment in the future has no data to judge and is refused."""
+    now = datetime.now(timezone.utc)
+    if text is None:
+        return now
+    moment = parse_time(text, flag)
+    if moment > now:
+        raise UsageError(
+            f"{flag} {text!r} is in the future (now is {_rfc3339(now)}): "
+            "there is nothing to judge yet"
+        )
+    return moment
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m dashboard",
+        description="Node-component health and release provenance for on-call scripts and CI.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     health = commands.add_parser("health", help="judge node components (kubelet, kube-proxy, DNS)")
     health.add_argument("--prometheus-url", help="Prometheus-API base URL (env PROMETHEUS_URL); none = embedded demo")
-    health.add_argument("--cluster", help="only this cluster (matches the cluster label)")
-    health.add_argument("--at", help="evaluation time: unix seconds or RFC 3339; default now")
-    health.add_argument("--window", help="rate/quantile window, a PromQL duration (default 5m)")
+    health.add_argument("--cluster", help="only this cluster (the cluster label's exact value)")
+    health.add_argument("--at", help="evaluation time, not in the future: unix seconds or RFC 3339; default now")
+    health.add_argument("--window", help="rate/quantile window, a PromQL duration of at least 1m (default 5m)")
     health.add_argument("--format", choices=("table", "json"), default="table")
     health.add_argument("--config", help="TOML configuration file (env DASHBOARD_CONFIG)")
     health.add_argument("--preset", help="signal catalog preset: kube-prometheus-stack or gke-managed-prometheus")
     health.add_argument(
         "--fail-on", choices=("degraded", "unhealthy"),
-        help="exit 1 when the worst verdict reaches this level (unknown counts as degraded)",
+        help="exit 1 when the worst verdict reaches this level; the order is healthy < degraded < unknown "
+        "< unhealthy, so degraded also fails on components that cannot be judged",
     )
     gate = commands.add_parser("gate", help="may this release (image@digest) be deployed?")
     gate.add_argument("--resource", required=True, help="the release: https://REGISTRY/PROJECT/IMAGE@sha256:…")
@@ -93,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_health(args: argparse.Namespace) -> int:
-    at = parse_time(args.at) if args.at else datetime.now(timezone.utc)
+    at = past_time(args.at)
     settings = load_settings(
         {
             "prometheus_url": args.prometheus_url,
@@ -107,6 +138,13 @@ def run_health(args: argparse.Namespace) -> int:
         print("note: no Prometheus URL configured; running on the embedded demo", file=sys.stderr)
     source = health_source(settings.prometheus)
     evaluation = evaluate(source, settings.catalog, at=at, cluster=settings.cluster)
+    if settings.cluster is not None and evaluation.verdicts.empty:
+        known = known_clusters(source, settings.catalog, at=at)
+        if settings.cluster not in known:
+            raise UsageError(
+                f"cluster {settings.cluster!r} is not known to {evaluation.source} at {_rfc3339(at)}; "
+                f"known clusters: {', '.join(known) or 'none'}"
+            )
     if args.format == "json":
         print(json.dumps(evaluation_to_json(evaluation), indent=2))
     else:

@@ -34,6 +34,13 @@ TOML layout (every key optional)::
 
     [grafeas]
     url = "https://containeranalysis.googleapis.com"
+    timeout_seconds = 10
+    ca_bundle = "/etc/ssl/certs/internal-ca.pem"
+    insecure = false
+    max_pages = 2000                      # bounds of one listing: pages, occurrences, seconds, bytes
+    max_occurrences = 1000000
+    listing_deadline_seconds = 300
+    max_body_bytes = 67108864
     api = "v1"                            # or "v1beta1" (the open-source server)
     project = "acme-prod"                 # where the images' occurrences live
     extra_projects = ["acme-attestors"]   # where attestation occurrences may also live
@@ -41,28 +48,40 @@ TOML layout (every key optional)::
     token_command = ["gcloud", "auth", "print-access-token"]
     policy = "gate-policy.toml"           # relative to this file
 
+Every key is checked: an unknown section or key (with the key that was probably meant), a value of
+the wrong type, a threshold that is not a finite number or a degraded threshold beyond the unhealthy
+one is a :class:`ConfigError` naming the key. Credentials are refused in the file in every form
+(``bearer_token``, ``headers = {Authorization = …}``, ``user:password@`` in a URL).
+
 Environment: PROMETHEUS_URL, PROMETHEUS_TOKEN, PROMETHEUS_USERNAME, PROMETHEUS_PASSWORD,
 PROMETHEUS_HEADERS (``Name=value,…``), PROMETHEUS_CA_BUNDLE, PROMETHEUS_INSECURE, PROMETHEUS_TIMEOUT,
 DASHBOARD_CONFIG, DASHBOARD_CLUSTER, DASHBOARD_PRESET, DASHBOARD_WINDOW, GRAFEAS_URL, GRAFEAS_TOKEN,
-GRAFEAS_API, GRAFEAS_PROJECT, GRAFEAS_USER_PROJECT, GRAFEAS_CA_BUNDLE, GATE_POLICY.
+GRAFEAS_API, GRAFEAS_PROJECT, GRAFEAS_USER_PROJECT, GRAFEAS_CA_BUNDLE, GRAFEAS_TIMEOUT, GATE_POLICY.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dashboard.catalog import COMPONENTS, PRESETS, Catalog, Selectors
+from dashboard.durations import parse_duration
 from dashboard.sources.prometheus import PrometheusSettings
 
 DEFAULT_SECRETS_PATH = Path(".streamlit/secrets.toml")
-PROMQL_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
-SECRET_KEYS = {"bearer_token", "token", "basic_auth_password", "password"}
+MIN_WINDOW_SECONDS = 60
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+# Headers that carry credentials: allowed from the environment, refused in the config file.
+CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
 class ConfigError(Exception):
@@ -81,6 +100,11 @@ class GrafeasSettings:
     ca_bundle: str | None = None
     insecure: bool = False
     timeout_seconds: float = 10.0
+    # Bounds on one listing, so a misbehaving server cannot page or grow forever.
+    max_pages: int = 2_000
+    max_occurrences: int = 1_000_000
+    listing_deadline_seconds: float = 300.0
+    max_body_bytes: int = 64 * 2**20
     token: str | None = field(default=None, repr=False)
     token_command: tuple[str, ...] = field(default=(), repr=False)
 
@@ -109,6 +133,173 @@ class Settings:
         return self.grafeas is None
 
 
+# ---- checks of single values: each takes the value and the key it came from, returns it cleaned
+
+
+def _text(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, not {_type_name(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{key} is not valid UTF-8") from None
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise ConfigError(f"{key} contains control characters")
+    return value
+
+
+def _nonempty(value: Any, key: str) -> str:
+    text = _text(value, key).strip()
+    if not text:
+        raise ConfigError(f"{key} must not be empty")
+    return text
+
+
+def _boolean(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, not {_type_name(value)}")
+    return value
+
+
+def _positive_number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key} must be a number, not {_type_name(value)}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{key} must be a finite positive number, not {value}")
+    return float(value)
+
+
+def _positive_int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key} must be a whole number, not {_type_name(value)}")
+    if value < 1:
+        raise ConfigError(f"{key} must be at least 1")
+    return value
+
+
+def _string_list(value: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{key} must be a list of strings, not {_type_name(value)}")
+    return tuple(_nonempty(item, f"{key}[{index}]") for index, item in enumerate(value))
+
+
+def _url(value: Any, key: str) -> str:
+    url = _nonempty(value, key)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number in range
+    except ValueError as error:
+        raise ConfigError(f"{key}: not a valid URL ({error})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
+        raise ConfigError(f"{key} must be an http:// or https:// URL with a host")
+    return url
+
+
+def _file_url(value: Any, key: str) -> str:
+    url = _url(value, key)
+    if urlsplit(url).username is not None:
+        raise ConfigError(
+            f"{key}: credentials do not belong in the config file's URL; set them in the environment "
+            "or in .streamlit/secrets.toml"
+        )
+    return url
+
+
+def _existing_file(value: Any, key: str) -> str:
+    path = _nonempty(value, key)
+    if not Path(path).is_file():
+        raise ConfigError(f"{key} {path} not found (or not a file)")
+    return path
+
+
+def _window(value: Any, key: str) -> str:
+    window = _text(value, key)
+    try:
+        seconds = parse_duration(window)
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error}") from None
+    if seconds < MIN_WINDOW_SECONDS:
+        raise ConfigError(f"{key} {window!r} is too short: a rate window needs at least 1m")
+    return window
+
+
+def _label_name(value: Any, key: str) -> str:
+    name = _text(value, key)
+    if not LABEL_NAME.fullmatch(name):
+        raise ConfigError(f"{key} {name!r} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")
+    return name
+
+
+def _file_headers(value: Any, key: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a table of strings, not {_type_name(value)}")
+    headers = {_nonempty(name, key): _text(item, f"{key}.{name}") for name, item in value.items()}
+    for name in headers:
+        if name.lower() in CREDENTIAL_HEADERS:
+            raise ConfigError(
+                f"{key}.{name} carries credentials and does not belong in the config file: set "
+                "PROMETHEUS_TOKEN or PROMETHEUS_HEADERS in the environment, or use .streamlit/secrets.toml"
+            )
+    return headers
+
+
+def _api(value: Any, key: str) -> str:
+    api = _nonempty(value, key)
+    if api not in ("v1", "v1beta1"):
+        raise ConfigError(f"{key} {api!r}: choose v1 or v1beta1")
+    return api
+
+
+_Check = Callable[[Any, str], Any]
+# What each section of the config file may hold; "selectors" and "thresholds" are checked with the
+# catalog they change.
+FILE_SCHEMA: dict[str, dict[str, _Check | None]] = {
+    "prometheus": {
+        "url": _file_url,
+        "timeout_seconds": _positive_number,
+        "parallel_queries": _positive_int,
+        "ca_bundle": _existing_file,
+        "insecure": _boolean,
+        "basic_auth_user": _nonempty,
+        "headers": _file_headers,
+    },
+    "health": {
+        "preset": _nonempty,
+        "cluster": _nonempty,
+        "cluster_label": _label_name,
+        "window": _window,
+        "components": _string_list,
+        "kube_proxy_sync_period_seconds": _positive_number,
+        "selectors": None,
+        "thresholds": None,
+    },
+    "grafeas": {
+        "url": _file_url,
+        "api": _api,
+        "project": _nonempty,
+        "extra_projects": _string_list,
+        "user_project": _nonempty,
+        "ca_bundle": _existing_file,
+        "insecure": _boolean,
+        "timeout_seconds": _positive_number,
+        "max_pages": _positive_int,
+        "max_occurrences": _positive_int,
+        "listing_deadline_seconds": _positive_number,
+        "max_body_bytes": _positive_int,
+        "token_command": _string_list,
+        "policy": _nonempty,
+    },
+}
+SECRETS_SCHEMA: dict[str, dict[str, _Check | None]] = {
+    "prometheus": {"bearer_token": _nonempty, "basic_auth_user": _nonempty, "basic_auth_password": _text},
+    "grafeas": {"token": _nonempty},
+}
+# Keys people put in the config file that belong with the secrets: refused with where to put them.
+SECRET_KEYS = {"prometheus": ("bearer_token", "token", "basic_auth_password", "password"),
+               "grafeas": ("token", "bearer_token", "password")}
+SECRET_PLACES = {"prometheus": "PROMETHEUS_TOKEN / PROMETHEUS_PASSWORD", "grafeas": "GRAFEAS_TOKEN"}
+
+
 def load_settings(
     cli: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
@@ -119,157 +310,226 @@ def load_settings(
     env = os.environ if env is None else env
     config_path = cli.get("config") or env.get("DASHBOARD_CONFIG")
     file_config = _read_toml(Path(config_path), "config file") if config_path else {}
-    secrets = _read_toml(secrets_path, "secrets file") if secrets_path.is_file() else {}
-    prom_file = _table(file_config, "prometheus")
-    health_file = _table(file_config, "health")
-    prom_secrets = _table(secrets, "prometheus")
-    grafeas_file = _table(file_config, "grafeas")
-    for section, table, variable in (("prometheus", prom_file, "PROMETHEUS_TOKEN / PROMETHEUS_PASSWORD"),
-                                     ("grafeas", grafeas_file, "GRAFEAS_TOKEN")):
-        leaked = SECRET_KEYS & set(table)
+    for section, keys in SECRET_KEYS.items():
+        table = file_config.get(section)
+        leaked = [key for key in keys if isinstance(table, dict) and key in table]
         if leaked:
             raise ConfigError(
-                f"[{section}] {sorted(leaked)[0]} does not belong in the config file: set {variable} "
+                f"[{section}] {leaked[0]} does not belong in the config file: set {SECRET_PLACES[section]} "
                 "in the environment or put it in .streamlit/secrets.toml"
             )
+    file_config = _checked(file_config, FILE_SCHEMA, "config file")
+    secrets = _read_toml(secrets_path, "secrets file") if secrets_path.is_file() else {}
+    secrets = _checked(secrets, SECRETS_SCHEMA, "secrets file")
+    prom_file, health_file, grafeas_file = (file_config[name] for name in ("prometheus", "health", "grafeas"))
 
-    url = cli.get("prometheus_url") or env.get("PROMETHEUS_URL") or prom_file.get("url")
-    prometheus = None
-    if url:
-        prometheus = _prometheus_settings(url, prom_file, prom_secrets, env)
+    url = _layer(cli, "prometheus_url", env, "PROMETHEUS_URL", _url) or prom_file.get("url")
+    prometheus = _prometheus_settings(url, prom_file, secrets["prometheus"], env) if url else None
 
     catalog = _catalog(health_file, env, cli)
-    cluster = cli.get("cluster") or env.get("DASHBOARD_CLUSTER") or health_file.get("cluster")
-    grafeas_url = cli.get("grafeas_url") or env.get("GRAFEAS_URL") or grafeas_file.get("url")
+    cluster = _layer(cli, "cluster", env, "DASHBOARD_CLUSTER", _nonempty) or health_file.get("cluster")
+    grafeas_url = _layer(cli, "grafeas_url", env, "GRAFEAS_URL", _url) or grafeas_file.get("url")
     grafeas = None
     if grafeas_url:
-        grafeas = _grafeas_settings(grafeas_url, grafeas_file, _table(secrets, "grafeas"), env, cli)
-    policy = cli.get("policy") or env.get("GATE_POLICY")
+        grafeas = _grafeas_settings(grafeas_url, grafeas_file, secrets["grafeas"], env, cli)
+    policy = _layer(cli, "policy", env, "GATE_POLICY", _nonempty)
     if not policy and grafeas_file.get("policy"):
-        policy = Path(config_path).parent / str(grafeas_file["policy"])
+        policy = Path(config_path).parent / grafeas_file["policy"]
     return Settings(
         catalog=catalog,
         prometheus=prometheus,
-        cluster=str(cluster) if cluster else None,
+        cluster=cluster,
         config_path=Path(config_path) if config_path else None,
         grafeas=grafeas,
         policy_path=Path(policy) if policy else None,
     )
 
 
+def _layer(cli: Mapping[str, Any], flag: str, env: Mapping[str, str], variable: str, check: _Check) -> Any:
+    """The flag if given, else the environment variable, checked; else None."""
+    if flag in cli:
+        return check(cli[flag], "--" + flag.replace("_", "-"))
+    return _from_env(env, variable, check)
+
+
+def _from_env(env: Mapping[str, str], variable: str, check: _Check) -> Any:
+    """The environment variable if set and not empty, checked; else None."""
+    return check(env[variable], variable) if env.get(variable) else None
+
+
+def _env_number(env: Mapping[str, str], variable: str) -> float | None:
+    if not env.get(variable):
+        return None
+    try:
+        value = float(env[variable])
+    except ValueError:
+        raise ConfigError(f"{variable} must be a number of seconds, not {env[variable]!r}") from None
+    return _positive_number(value, variable)
+
+
+def _env_boolean(env: Mapping[str, str], variable: str) -> bool | None:
+    if variable not in env:
+        return None
+    text = env[variable].strip().lower()
+    if text not in _TRUE + _FALSE:
+        raise ConfigError(f"{variable} must be true or false (1/0, yes/no), not {env[variable]!r}")
+    return text in _TRUE
+
+
 def _grafeas_settings(
     url: str, grafeas_file: dict, grafeas_secrets: dict, env: Mapping[str, str], cli: Mapping[str, Any]
 ) -> GrafeasSettings:
-    if not re.match(r"^https?://[^/\s]+", url):
-        raise ConfigError("Grafeas URL must start with http:// or https://")
-    api = cli.get("grafeas_api") or env.get("GRAFEAS_API") or grafeas_file.get("api") or "v1"
-    if api not in ("v1", "v1beta1"):
-        raise ConfigError(f"Grafeas api {api!r}: choose v1 or v1beta1")
-    command = _typed(grafeas_file, "token_command", list, [])
-    if not all(isinstance(part, str) and part for part in command):
-        raise ConfigError("[grafeas] token_command must be a list of non-empty strings")
-    timeout = env.get("GRAFEAS_TIMEOUT") or grafeas_file.get("timeout_seconds", 10.0)
-    try:
-        timeout_seconds = float(timeout)
-    except (TypeError, ValueError):
-        raise ConfigError("Grafeas timeout must be a number of seconds") from None
+    api = _layer(cli, "grafeas_api", env, "GRAFEAS_API", _api) or grafeas_file.get("api", "v1")
+    ca_bundle = _from_env(env, "GRAFEAS_CA_BUNDLE", _existing_file) or grafeas_file.get("ca_bundle")
+    timeout = _env_number(env, "GRAFEAS_TIMEOUT") or grafeas_file.get("timeout_seconds", 10.0)
     token = env.get("GRAFEAS_TOKEN") or grafeas_secrets.get("token")
+    bounds = {
+        name: grafeas_file[name]
+        for name in ("max_pages", "max_occurrences", "listing_deadline_seconds", "max_body_bytes")
+        if name in grafeas_file
+    }
     return GrafeasSettings(
         url=url,
-        api=str(api),
-        project=cli.get("project") or env.get("GRAFEAS_PROJECT") or grafeas_file.get("project"),
-        extra_projects=tuple(str(p) for p in _typed(grafeas_file, "extra_projects", list, [])),
-        user_project=env.get("GRAFEAS_USER_PROJECT") or grafeas_file.get("user_project"),
-        ca_bundle=env.get("GRAFEAS_CA_BUNDLE") or grafeas_file.get("ca_bundle"),
-        insecure=bool(grafeas_file.get("insecure", False)),
-        timeout_seconds=timeout_seconds,
-        token=str(token) if token else None,
-        token_command=tuple(command),
+        api=api,
+        project=_layer(cli, "project", env, "GRAFEAS_PROJECT", _nonempty) or grafeas_file.get("project"),
+        extra_projects=grafeas_file.get("extra_projects", ()),
+        user_project=_from_env(env, "GRAFEAS_USER_PROJECT", _nonempty) or grafeas_file.get("user_project"),
+        ca_bundle=ca_bundle,
+        insecure=grafeas_file.get("insecure", False),
+        timeout_seconds=timeout,
+        token=_text(token, "GRAFEAS_TOKEN") if token else None,
+        token_command=grafeas_file.get("token_command", ()),
+        **bounds,
     )
 
 
 def _prometheus_settings(
     url: str, prom_file: dict, prom_secrets: dict, env: Mapping[str, str]
 ) -> PrometheusSettings:
-    if not re.match(r"^https?://[^/\s]+", url):
-        raise ConfigError("Prometheus URL must start with http:// or https://")
-    headers = dict(_typed(prom_file, "headers", dict, {}))
+    headers = dict(prom_file.get("headers", {}))
     if env.get("PROMETHEUS_HEADERS"):
         headers.update(_parse_headers(env["PROMETHEUS_HEADERS"]))
     token = env.get("PROMETHEUS_TOKEN") or prom_secrets.get("bearer_token")
     user = env.get("PROMETHEUS_USERNAME") or prom_file.get("basic_auth_user") or prom_secrets.get("basic_auth_user")
     password = env.get("PROMETHEUS_PASSWORD") or prom_secrets.get("basic_auth_password")
-    timeout = env.get("PROMETHEUS_TIMEOUT") or prom_file.get("timeout_seconds", 10.0)
-    try:
-        timeout_seconds = float(timeout)
-    except (TypeError, ValueError):
-        raise ConfigError("Prometheus timeout must be a number of seconds") from None
-    if timeout_seconds <= 0:
-        raise ConfigError("Prometheus timeout must be positive")
-    insecure_env = env.get("PROMETHEUS_INSECURE")
-    insecure = insecure_env.lower() in ("1", "true", "yes") if insecure_env else bool(prom_file.get("insecure", False))
+    insecure = _env_boolean(env, "PROMETHEUS_INSECURE")
     return PrometheusSettings(
         url=url,
-        timeout_seconds=timeout_seconds,
-        bearer_token=str(token) if token else None,
-        basic_auth=(str(user), str(password or "")) if user else None,
-        headers={str(k): str(v) for k, v in headers.items()},
-        ca_bundle=env.get("PROMETHEUS_CA_BUNDLE") or prom_file.get("ca_bundle"),
-        insecure=insecure,
-        parallel_queries=_positive_int(prom_file.get("parallel_queries", 4), "[prometheus] parallel_queries"),
+        timeout_seconds=_env_number(env, "PROMETHEUS_TIMEOUT") or prom_file.get("timeout_seconds", 10.0),
+        bearer_token=_text(token, "PROMETHEUS_TOKEN") if token else None,
+        basic_auth=(user, password or "") if user else None,
+        headers=headers,
+        ca_bundle=_from_env(env, "PROMETHEUS_CA_BUNDLE", _existing_file) or prom_file.get("ca_bundle"),
+        insecure=prom_file.get("insecure", False) if insecure is None else insecure,
+        parallel_queries=prom_file.get("parallel_queries", 4),
     )
 
 
 def _catalog(health_file: dict, env: Mapping[str, str], cli: Mapping[str, Any]) -> Catalog:
-    preset_name = cli.get("preset") or env.get("DASHBOARD_PRESET") or health_file.get("preset") or "kube-prometheus-stack"
+    preset_name = (
+        _layer(cli, "preset", env, "DASHBOARD_PRESET", _nonempty) or health_file.get("preset") or "kube-prometheus-stack"
+    )
     if preset_name not in PRESETS:
         raise ConfigError(f"unknown preset {preset_name!r}; choose one of {', '.join(PRESETS)}")
     catalog = PRESETS[preset_name]
-    window = cli.get("window") or env.get("DASHBOARD_WINDOW") or health_file.get("window") or catalog.window
-    if not PROMQL_DURATION.match(str(window)):
-        raise ConfigError(f"window {window!r} is not a PromQL duration such as 5m or 1h30m")
-    components = tuple(_typed(health_file, "components", list, list(catalog.components)))
-    unknown = set(components) - set(COMPONENTS)
-    if unknown:
-        raise ConfigError(f"[health] components: unknown {sorted(unknown)}; choose from {list(COMPONENTS)}")
-    selectors = catalog.selectors
-    selector_overrides = _table(health_file, "selectors")
-    known_selectors = {f.name.replace("_", "-"): f.name for f in fields(Selectors)}
-    known_selectors.update({f.name: f.name for f in fields(Selectors)})
-    for key, value in selector_overrides.items():
-        if key not in known_selectors or not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"[health.selectors] {key}: expected one of {sorted(set(known_selectors.values()))} with a non-empty matcher")
-        selectors = replace(selectors, **{known_selectors[key]: value})
-    overrides = []
-    for component, by_signal in _table(health_file, "thresholds").items():
-        if not isinstance(by_signal, dict):
-            raise ConfigError(f"[health.thresholds.{component}] must be a table of signals")
-        for signal, limits in by_signal.items():
-            try:
-                catalog.signal(component, signal)
-                overrides.append((component, signal, float(limits["degraded"]), float(limits["unhealthy"])))
-            except KeyError:
-                raise ConfigError(
-                    f"[health.thresholds.{component}.{signal}]: unknown signal, or missing degraded/unhealthy"
-                ) from None
-            except (TypeError, ValueError):
-                raise ConfigError(f"[health.thresholds.{component}.{signal}]: thresholds must be numbers") from None
-    sync_period = health_file.get("kube_proxy_sync_period_seconds", catalog.kube_proxy_sync_period_seconds)
-    return replace(
+    window = _layer(cli, "window", env, "DASHBOARD_WINDOW", _window) or health_file.get("window") or catalog.window
+    components = health_file.get("components", catalog.components)
+    for component in components:
+        if component not in COMPONENTS:
+            raise ConfigError(f"[health] components: unknown {component!r}{_did_you_mean(component, COMPONENTS)}")
+    catalog = replace(
         catalog,
-        window=str(window),
-        components=components,
-        selectors=selectors,
-        cluster_label=str(health_file.get("cluster_label", catalog.cluster_label)),
-        threshold_overrides=tuple(overrides),
-        kube_proxy_sync_period_seconds=float(sync_period),
+        window=window,
+        components=tuple(components),
+        selectors=_selectors(catalog.selectors, _subtable(health_file, "selectors", "[health.selectors]")),
+        cluster_label=health_file.get("cluster_label", catalog.cluster_label),
+        kube_proxy_sync_period_seconds=health_file.get(
+            "kube_proxy_sync_period_seconds", catalog.kube_proxy_sync_period_seconds
+        ),
     )
+    overrides = _threshold_overrides(catalog, _subtable(health_file, "thresholds", "[health.thresholds]"))
+    return replace(catalog, threshold_overrides=overrides)
 
 
-def _positive_int(value: Any, key: str) -> int:
-    if not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key} must be a positive whole number")
+def _selectors(selectors: Selectors, overrides: dict) -> Selectors:
+    names = [f.name for f in fields(Selectors)]
+    for key, value in overrides.items():
+        name = key.replace("-", "_")
+        if name not in names:
+            raise ConfigError(f"[health.selectors] {key}: unknown selector{_did_you_mean(name, names)}")
+        selectors = replace(selectors, **{name: _nonempty(value, f"[health.selectors] {key}")})
+    return selectors
+
+
+def _threshold_overrides(catalog: Catalog, tables: dict) -> tuple[tuple[str, str, float, float], ...]:
+    overrides = []
+    for component, by_signal in tables.items():
+        known = sorted({sig.name for sig in catalog.signals if sig.component == component and sig.thresholds})
+        if not known:
+            raise ConfigError(
+                f"[health.thresholds.{component}]: unknown component{_did_you_mean(component, COMPONENTS)}"
+            )
+        by_signal = _subtable({component: by_signal}, component, f"[health.thresholds.{component}]")
+        for signal, limits in by_signal.items():
+            key = f"[health.thresholds.{component}.{signal}]"
+            if signal not in known:
+                raise ConfigError(f"{key}: unknown signal{_did_you_mean(signal, known)}")
+            limits = _subtable({signal: limits}, signal, key)
+            for name in limits:
+                if name not in ("degraded", "unhealthy"):
+                    raise ConfigError(f"{key} {name}: unknown key{_did_you_mean(name, ['degraded', 'unhealthy'])}")
+            if set(limits) != {"degraded", "unhealthy"}:
+                raise ConfigError(f"{key}: give both degraded and unhealthy")
+            degraded, unhealthy = (_threshold(limits[name], f"{key} {name}") for name in ("degraded", "unhealthy"))
+            if degraded > unhealthy:
+                raise ConfigError(
+                    f"{key}: degraded ({degraded:g}) is beyond unhealthy ({unhealthy:g}); "
+                    "degraded must be reached first"
+                )
+            overrides.append((component, signal, degraded, unhealthy))
+    return tuple(overrides)
+
+
+def _threshold(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key} must be a number, not {_type_name(value)}")
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{key} must be a finite number of at least 0, not {value}")
+    return float(value)
+
+
+def _checked(document: dict, schema: dict[str, dict[str, _Check | None]], what: str) -> dict[str, dict]:
+    """Every section of ``schema`` (empty when absent), each key checked; unknown names refused."""
+    for section in document:
+        if section not in schema:
+            raise ConfigError(f"{what}: unknown section [{section}]{_did_you_mean(section, schema)}")
+    checked: dict[str, dict] = {}
+    for section, keys in schema.items():
+        table = _subtable(document, section, f"[{section}]")
+        checked[section] = {}
+        for key, value in table.items():
+            if key not in keys:
+                raise ConfigError(f"{what}: [{section}] unknown key {key!r}{_did_you_mean(key, keys)}")
+            check = keys[key]
+            checked[section][key] = value if check is None else check(value, f"[{section}] {key}")
+    return checked
+
+
+def _subtable(data: dict, key: str, name: str) -> dict:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a table, not {_type_name(value)}")
     return value
+
+
+def _did_you_mean(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", str: "a string", int: "a whole number", float: "a number", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
 
 
 def _read_toml(path: Path, what: str) -> dict:
@@ -278,22 +538,12 @@ def _read_toml(path: Path, what: str) -> dict:
             return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"{what} {path} not found") from None
+    except (IsADirectoryError, PermissionError) as error:
+        raise ConfigError(f"{what} {path} cannot be read ({error.strerror})") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{what} {path} is not valid TOML: {error}") from None
-
-
-def _table(data: dict, key: str) -> dict:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        raise ConfigError(f"[{key}] must be a table")
-    return value
-
-
-def _typed(data: dict, key: str, kind: type, default: Any) -> Any:
-    value = data.get(key, default)
-    if not isinstance(value, kind):
-        raise ConfigError(f"{key} must be a {kind.__name__}")
-    return value
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text") from None
 
 
 def _parse_headers(text: str) -> dict[str, str]:

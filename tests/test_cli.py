@@ -106,3 +106,61 @@ def test_config_file_disables_a_component_and_overrides_a_threshold(tmp_path):
     assert node05["verdict"] == "healthy"
     reason = next(r for r in node05["reasons"] if r["signal"] == "runtime_error_ratio")
     assert reason["source"] == "configured" and reason["threshold"] == 0.2
+
+
+def test_runs_from_any_directory_as_an_installed_package(tmp_path):
+    """`python -m dashboard` with the venv's Python and PYTHONPATH unset, outside the repository."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "dashboard", "health", "--format", "json"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["verdicts"]
+
+
+@pytest.mark.parametrize("cluster", ["nosuch", "Prod"])
+def test_a_cluster_the_source_does_not_know_is_a_usage_error_naming_the_known_ones(cluster):
+    completed = cli("health", "--cluster", cluster)
+    assert completed.returncode == 2
+    error = completed.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"error: cluster {cluster!r} is not known")
+    assert error.endswith("known clusters: prod, staging")
+    assert completed.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--window", "0s"), "too short"),
+        (("--window", "30s"), "too short"),
+        (("--window", "5m\n"), "control characters"),
+        (("--at", "9999999999"), "in the future"),
+        (("--at", (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()), "in the future"),
+        (("--at", "inf"), "expected unix seconds"),
+        (("--at", "nan"), "expected unix seconds"),
+        (("--at", "1e300"), "out of range"),
+    ],
+)
+def test_windows_and_times_that_cannot_be_judged_are_refused_in_one_line(args, message):
+    completed = cli("health", *args)
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1]
+    assert "Traceback" not in completed.stderr
+
+
+def test_a_misspelt_config_is_refused_naming_the_key_meant(tmp_path):
+    config = tmp_path / "dashboard.toml"
+    config.write_text('[healthh]\nwindow = "5m"\n')
+    completed = cli("health", "--config", str(config))
+    assert completed.returncode == 2
+    assert "unknown section [healthh] (did you mean 'health'?)" in completed.stderr
+
+
+def test_help_is_plain_text_and_agrees_with_the_readme_on_how_unknown_ranks():
+    completed = cli("health", "--help")
+    assert completed.returncode == 0
+    assert "``" not in completed.stdout and "``" not in cli("--help").stdout
+    ordering = "healthy < degraded < unknown < unhealthy"
+    assert ordering in " ".join(completed.stdout.split())
+    assert ordering in " ".join((ROOT / "README.md").read_text().split())

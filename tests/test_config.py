@@ -87,3 +87,108 @@ def test_bad_configuration_is_a_clear_error(tmp_path, text, message):
 def test_missing_config_file_is_named():
     with pytest.raises(ConfigError, match="not found"):
         load_settings({"config": "/nonexistent/x.toml"}, env={}, secrets_path=NO_SECRETS)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[healthh]\n", "unknown section [healthh] (did you mean 'health'?)"),
+        ("[prometheus]\nbogus = 1\n", "[prometheus] unknown key 'bogus'"),
+        ('[health]\nwindoww = "5m"\n', "did you mean 'window'?"),
+        ("[health.thresholds.kubelet.runtime_eror_ratio]\ndegraded = 0.1\nunhealthy = 0.2\n",
+         "did you mean 'runtime_error_ratio'?"),
+        ("[health.thresholds.kubelet.runtime_error_ratio]\ndegarded = 0.1\nunhealthy = 0.2\n",
+         "did you mean 'degraded'?"),
+        ("[health.thresholds.kubelett.runtime_error_ratio]\ndegraded = 0.1\nunhealthy = 0.2\n",
+         "did you mean 'kubelet'?"),
+        ("[health.thresholds.kubelet.runtime_error_ratio]\ndegraded = 0.2\nunhealthy = 0.1\n",
+         "degraded (0.2) is beyond unhealthy (0.1)"),
+        ("[health.selectors]\nkubelett = 'job=\"k\"'\n", "did you mean 'kubelet'?"),
+    ],
+)
+def test_unknown_names_and_thresholds_the_wrong_way_round_are_refused(tmp_path, text, message):
+    with pytest.raises(ConfigError) as error:
+        load_settings({"config": str(write(tmp_path, text))}, env={}, secrets_path=NO_SECRETS)
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[prometheus]\nurl = "https://p"\ninsecure = "false"\n', "[prometheus] insecure must be true or false, not a string"),
+        ('[grafeas]\nurl = "https://g"\ninsecure = "false"\n', "[grafeas] insecure must be true or false, not a string"),
+        ("[prometheus]\nurl = 5\n", "[prometheus] url must be a string, not a whole number"),
+        ('[grafeas]\nurl = "https://g"\nproject = 5\n', "[grafeas] project must be a string"),
+        ('[health]\nkube_proxy_sync_period_seconds = "30s"\n', "must be a number, not a string"),
+        ("[health.thresholds.kubelet.runtime_error_ratio]\ndegraded = nan\nunhealthy = 0.1\n", "finite"),
+        ("[health.thresholds.kubelet.runtime_error_ratio]\ndegraded = 0.1\nunhealthy = inf\n", "finite"),
+        ('[health]\nwindow = "5m\\n"\n', "control characters"),
+        ('[health]\ncluster_label = "k8s-cluster"\n', "not a Prometheus label name"),
+        ('[health]\ncluster_label = "cluster, job"\n', "not a Prometheus label name"),
+        ('[prometheus]\nurl = "https://p"\ntimeout_seconds = inf\n', "finite positive number"),
+        ('[prometheus]\nurl = "https://p"\ntimeout_seconds = nan\n', "finite positive number"),
+        ('[prometheus]\nurl = "https://p"\nparallel_queries = true\n', "whole number, not a boolean"),
+        ('[prometheus]\nurl = "https://p:99999"\n', "not a valid URL"),
+        ('[prometheus]\nurl = "https://p:port"\n', "not a valid URL"),
+        ('[prometheus]\nurl = "https://[::1"\n', "not a valid URL"),
+        ('[prometheus]\nurl = "https://p"\nca_bundle = "/nonexistent/ca.pem"\n', "/nonexistent/ca.pem not found"),
+        ('[grafeas]\nurl = "https://g"\nextra_projects = "a,b"\n', "must be a list of strings"),
+        ('[grafeas]\nurl = "https://g"\nmax_pages = 0\n', "at least 1"),
+    ],
+)
+def test_values_of_the_wrong_type_or_range_are_refused_naming_key_and_type(tmp_path, text, message):
+    with pytest.raises(ConfigError) as error:
+        load_settings({"config": str(write(tmp_path, text))}, env={}, secrets_path=NO_SECRETS)
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[prometheus]\nurl = "https://p"\nheaders = { Authorization = "Bearer do-not-print" }\n',
+        '[prometheus]\nurl = "https://p"\nheaders = { proxy-authorization = "Basic do-not-print" }\n',
+        '[prometheus]\nurl = "https://viewer:do-not-print@p"\n',
+        '[grafeas]\nurl = "https://viewer:do-not-print@g"\n',
+    ],
+)
+def test_credentials_in_the_config_file_are_refused_in_every_form(tmp_path, text):
+    with pytest.raises(ConfigError) as error:
+        load_settings({"config": str(write(tmp_path, text))}, env={}, secrets_path=NO_SECRETS)
+    assert "do-not-print" not in str(error.value)
+    assert "environment" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"PROMETHEUS_INSECURE": "maybe"}, "PROMETHEUS_INSECURE must be true or false"),
+        ({"PROMETHEUS_TIMEOUT": "inf"}, "finite positive number"),
+        ({"PROMETHEUS_TIMEOUT": "soon"}, "must be a number of seconds"),
+        ({"PROMETHEUS_CA_BUNDLE": "/nonexistent/ca.pem"}, "not found"),
+        ({"DASHBOARD_CLUSTER": "prod\udcff"}, "not valid UTF-8"),
+        ({"DASHBOARD_WINDOW": "0s"}, "too short"),
+    ],
+)
+def test_environment_values_are_checked_too(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings({}, env={"PROMETHEUS_URL": "http://p:9090", **env}, secrets_path=NO_SECRETS)
+
+
+def test_insecure_false_keeps_tls_verification_on(tmp_path):
+    config = write(tmp_path, '[prometheus]\nurl = "https://p"\ninsecure = false\n')
+    assert load_settings({"config": str(config)}, env={}, secrets_path=NO_SECRETS).prometheus.insecure is False
+    settings = load_settings({}, env={"PROMETHEUS_URL": "https://p", "PROMETHEUS_INSECURE": "false"},
+                             secrets_path=NO_SECRETS)
+    assert settings.prometheus.insecure is False
+
+
+def test_a_cluster_flag_that_is_not_utf8_is_refused_locally():
+    with pytest.raises(ConfigError, match="--cluster is not valid UTF-8"):
+        load_settings({"cluster": "prod\udcff"}, env={}, secrets_path=NO_SECRETS)
+
+
+def test_unknown_keys_in_the_secrets_file_are_refused(tmp_path):
+    secrets = write(tmp_path, '[prometheus]\nbearer_tokn = "do-not-print"\n', "secrets.toml")
+    with pytest.raises(ConfigError) as error:
+        load_settings({}, env={}, secrets_path=secrets)
+    assert "did you mean 'bearer_token'?" in str(error.value) and "do-not-print" not in str(error.value)
