@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import sys
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
@@ -23,10 +24,13 @@ from dashboard.health import SEVERITY, Evaluation, evaluate, verdict_table
 from dashboard.inventory import known_clusters
 from dashboard.occurrences import normalise
 from dashboard.policy import Policy, PolicyError, load_policy
+from dashboard.process import garbage_collection_paused
 from dashboard.sources import health_source, supply_chain_source
 from dashboard.sources.base import SourceError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SOURCE = 0, 1, 2, 3
+# Commands that read a whole Grafeas listing; their process pauses the garbage collector meanwhile.
+SUPPLY_CHAIN_COMMANDS = ("gate", "releases")
 
 
 class UsageError(Exception):
@@ -113,8 +117,10 @@ def _grafeas_flags(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run = {"health": run_health, "gate": run_gate, "releases": run_releases}[args.command]
+    pause = garbage_collection_paused if args.command in SUPPLY_CHAIN_COMMANDS else nullcontext
     try:
-        return run(args)
+        with pause():
+            return run(args)
     except (UsageError, ConfigError, PolicyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import gc
 import json
 import math
 import re
@@ -754,28 +753,18 @@ def normalise(occurrences: Iterable[dict]) -> Occurrences:
     commons = _Table(_COMMON)
     tables = {frame: _Table(schema) for frame, schema in _SCHEMAS.items()}
     owners: dict[str, list[int]] = {frame: [] for frame in _SCHEMAS}
-    # The rows and columns built here are a few hundred thousand short-lived objects, allocated
-    # while the decoded JSON (millions of objects) is alive: each collection they trigger would
-    # walk that JSON again. They form no cycles and die on return, so the collector is paused
-    # until then (and resumed only if it was running).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        if not isinstance(occurrences, Iterable) or isinstance(occurrences, (str, bytes, dict)):
-            occurrences = ()  # a decoded body that is not a list of occurrences holds none
-        for position, occurrence in enumerate(occurrences):
-            fields = _fields(occurrence)
-            common = _common(fields, _kind(fields))
-            commons.add([common])
-            frame, build_rows = _ROW_BUILDERS.get(common["kind"], ("other", _other_rows))
-            built = build_rows(fields, common)
-            tables[frame].add(built)
-            owners[frame] += [position] * len(built)
-        everything = commons.frame()
-        return Occurrences(all=everything, **{
-            frame: pd.concat([everything.iloc[owners[frame]].reset_index(drop=True),
-                              table.frame()], axis=1)
-            for frame, table in tables.items()})
-    finally:
-        if collecting:
-            gc.enable()
+    if not isinstance(occurrences, Iterable) or isinstance(occurrences, (str, bytes, dict)):
+        occurrences = ()  # a decoded body that is not a list of occurrences holds none
+    for position, occurrence in enumerate(occurrences):
+        fields = _fields(occurrence)
+        common = _common(fields, _kind(fields))
+        commons.add([common])
+        frame, build_rows = _ROW_BUILDERS.get(common["kind"], ("other", _other_rows))
+        built = build_rows(fields, common)
+        tables[frame].add(built)
+        owners[frame] += [position] * len(built)
+    everything = commons.frame()
+    return Occurrences(all=everything, **{
+        frame: pd.concat([everything.iloc[owners[frame]].reset_index(drop=True),
+                          table.frame()], axis=1)
+        for frame, table in tables.items()})

@@ -528,15 +528,18 @@ def test_odd_objects_give_rows_not_exceptions():
     assert only_row(result.deployments)["address"] is None
 
 
-@pytest.mark.parametrize("enabled", [True, False])
-def test_normalise_leaves_the_garbage_collector_as_it_found_it(enabled):
-    was_enabled = gc.isenabled()
-    (gc.enable if enabled else gc.disable)()
-    try:
-        normalise(load("v1-vulnerability.json") + GARBAGE)
-        assert gc.isenabled() is enabled
-    finally:
-        (gc.enable if was_enabled else gc.disable)()
+def test_normalise_keeps_the_collector_running_for_the_app_s_other_sessions():
+    """Inside the Streamlit server the collector serves every session: the engine never pauses it."""
+    running = []
+
+    def stream():
+        for occurrence in load("v1-vulnerability.json") + GARBAGE:
+            running.append(gc.isenabled())
+            yield occurrence
+
+    assert gc.isenabled()
+    normalise(stream())
+    assert running and all(running) and gc.isenabled()
 
 
 def test_garbage_containers_give_empty_frames_with_the_schema():
