@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test system-deps bench clean
+.PHONY: run test screenshots system-deps bench clean
 
 # The project itself is installed editable, so `dashboard` imports with PYTHONPATH unset.
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -27,6 +27,10 @@ system-deps:
 
 test: $(VENV)/.dev-installed system-deps
 	$(PY) -m pytest
+
+# The README's screenshots; needs the test tools (playwright, Debian's chromium), installed here.
+screenshots: $(VENV)/.dev-installed system-deps
+	$(PY) -m scripts.screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard.config import ConfigError, load_settings
 from dashboard.health import evaluate, verdict_table
-from dashboard.sources import health_source
+from dashboard.sources import health_source, source_identity
 from dashboard.sources.base import SourceError
 
 VERDICT_ORDER = {"unhealthy": 0, "unknown": 1, "degraded": 2, "healthy": 3}
@@ -42,7 +42,7 @@ except ConfigError as error:
     st.error(f"Configuration error: {error}")
     st.stop()
 
-source_key = repr(settings.prometheus) if settings.prometheus else "demo"
+source_key = source_identity(settings.prometheus)
 if settings.uses_demo:
     st.info(
         "Embedded demo: no Prometheus configured (set PROMETHEUS_URL or a config file). "
@@ -81,12 +81,22 @@ clusters = sorted(table["cluster"].unique())
 with st.sidebar:
     chosen = st.multiselect("Clusters", clusters, default=clusters)
     problems_only = st.checkbox("Only components that are not healthy", value=False)
-table = table[table["cluster"].isin(chosen)]
+in_chosen = (verdicts["cluster"].isin(chosen)).to_numpy()
+# The counters count node components; the cluster-wide DNS roll-up is a view of the same DNS
+# servers, so it is shown beside them, never added to them.
+per_node = in_chosen & (verdicts["scope"] == "node").to_numpy()
+rollups = in_chosen & (verdicts["scope"] == "cluster").to_numpy()
+table = table[in_chosen]
 
-counts = table["verdict"].value_counts()
+counts = verdicts.loc[per_node, "verdict"].value_counts()
 columns = st.columns(4)
 for column, verdict in zip(columns, ("unhealthy", "unknown", "degraded", "healthy")):
     column.metric(verdict.capitalize(), int(counts.get(verdict, 0)))
+if rollups.any():
+    st.caption(
+        "Cluster DNS, all servers together: "
+        + ", ".join(f"{row.cluster} {row.verdict}" for row in verdicts[rollups].itertuples(index=False))
+    )
 
 if problems_only:
     table = table[table["verdict"] != "healthy"]

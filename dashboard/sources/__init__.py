@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime, timezone
 
 from dashboard.sources.base import HealthSource
@@ -16,6 +18,21 @@ def health_source(prometheus_settings, *, now: datetime | None = None) -> Health
     from dashboard.sources.demo import DemoSource, demo_scenario
 
     return DemoSource(demo_scenario(now or datetime.now(timezone.utc)))
+
+
+def source_identity(settings) -> str:
+    """A short key naming the source that ``settings`` (Prometheus or Grafeas settings, or None
+    for the demo) reads: two settings share it only when they read the same data the same way.
+
+    Every field takes part, the URL and credentials included (which ``repr`` leaves out), so two
+    Prometheus URLs or two tenants never share a cache entry; the credentials enter only through
+    a digest, so the key can sit in a cache without holding a secret.
+    """
+    if settings is None:
+        return "demo"
+    fields = {name: getattr(settings, name) for name in settings.__dataclass_fields__}
+    text = json.dumps(fields, sort_keys=True, default=repr)
+    return f"{type(settings).__name__}:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
 
 def supply_chain_source(grafeas_settings, *, now: datetime | None = None):
