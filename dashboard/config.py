@@ -48,6 +48,10 @@ TOML layout (every key optional)::
     token_command = ["gcloud", "auth", "print-access-token"]
     policy = "gate-policy.toml"           # relative to this file
 
+    [clusters.aliases]                    # where a DEPLOYMENT's address names no cluster label
+    "https://10.0.0.1:6443" = "onprem"
+    "prod-eu-1" = "prod"                  # a parsed GKE/EKS cluster name → the cluster label
+
 Every key is checked: an unknown section or key (with the key that was probably meant), a value of
 the wrong type, a threshold that is not a finite number or a degraded threshold beyond the unhealthy
 one is a :class:`ConfigError` naming the key. Credentials are refused in the file in every form
@@ -123,6 +127,8 @@ class Settings:
     config_path: Path | None = field(default=None)
     grafeas: GrafeasSettings | None = None
     policy_path: Path | None = None
+    # Deployment address or kubectl context (or a cluster name parsed from one) → cluster label.
+    cluster_aliases: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def uses_demo(self) -> bool:
@@ -243,6 +249,12 @@ def _file_headers(value: Any, key: str) -> dict[str, str]:
     return headers
 
 
+def _aliases(value: Any, key: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a table of address or context = cluster label, not {_type_name(value)}")
+    return {_nonempty(name, key): _nonempty(label, f"{key}.{name}") for name, label in value.items()}
+
+
 def _api(value: Any, key: str) -> str:
     api = _nonempty(value, key)
     if api not in ("v1", "v1beta1"):
@@ -289,6 +301,7 @@ FILE_SCHEMA: dict[str, dict[str, _Check | None]] = {
         "token_command": _string_list,
         "policy": _nonempty,
     },
+    "clusters": {"aliases": _aliases},
 }
 SECRETS_SCHEMA: dict[str, dict[str, _Check | None]] = {
     "prometheus": {"bearer_token": _nonempty, "basic_auth_user": _nonempty, "basic_auth_password": _text},
@@ -342,6 +355,7 @@ def load_settings(
         config_path=Path(config_path) if config_path else None,
         grafeas=grafeas,
         policy_path=Path(policy) if policy else None,
+        cluster_aliases=file_config["clusters"].get("aliases", {}),
     )
 
 

@@ -192,3 +192,12 @@ def test_unknown_keys_in_the_secrets_file_are_refused(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_settings({}, env={}, secrets_path=secrets)
     assert "did you mean 'bearer_token'?" in str(error.value) and "do-not-print" not in str(error.value)
+
+
+def test_cluster_aliases_from_the_config_file(tmp_path):
+    config = write(tmp_path, '[clusters.aliases]\n"https://10.0.0.1:6443" = "onprem"\nprod-eu-1 = "prod"\n')
+    settings = load_settings({"config": str(config)}, env={}, secrets_path=NO_SECRETS)
+    assert settings.cluster_aliases == {"https://10.0.0.1:6443": "onprem", "prod-eu-1": "prod"}
+    with pytest.raises(ConfigError, match=r"\[clusters\] aliases.prod-eu-1 must be a string"):
+        load_settings({"config": str(write(tmp_path, "[clusters.aliases]\nprod-eu-1 = 3\n"))}, env={},
+                      secrets_path=NO_SECRETS)
