@@ -82,3 +82,76 @@ def test_two_prometheus_urls_never_share_a_cache_key():
     assert len(keys) == 3
     token = load_settings({}, env={"PROMETHEUS_URL": "http://one:9090", "PROMETHEUS_TOKEN": "tok-do-not-keep"}).prometheus
     assert "tok-do-not-keep" not in source_identity(token)
+
+
+def run_page(page: str, **query) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60).run()
+    for key, value in query.items():
+        app.query_params[key] = value
+    return app.switch_page(f"../pages/{page}").run()
+
+
+def demo_release_table():
+    from dashboard.provenance import release_table
+    from dashboard.supply_chain import gate_policy, read_supply_chain
+    from dashboard.ui.data import supply_chain_bucket
+
+    settings = load_settings()
+    chain = read_supply_chain(settings, now=datetime.fromisoformat(supply_chain_bucket()))
+    return release_table(chain.occurrences, gate_policy(settings))
+
+
+def test_releases_page_lists_every_release_with_its_gate_verdict():
+    app = run_page("releases.py")
+    assert not app.exception
+    shown = app.dataframe[0].value
+    table = demo_release_table()
+    assert list(shown["resource"]) == list(table["resource_uri"])
+    assert list(shown["gate"].str.endswith("denied")) == list(~table["allowed"])
+    assert any("DEMO supply chain" in info.value for info in app.info)
+
+
+def test_releases_page_filters_come_from_the_link_and_go_back_to_it():
+    table = demo_release_table()
+    service = table["service"].iloc[0]
+    app = run_page("releases.py", gate="denied", service=service)
+    assert not app.exception
+    shown = app.dataframe[0].value
+    expected = table[(table["service"] == service) & ~table["allowed"]]
+    assert list(shown["resource"]) == list(expected["resource_uri"])
+    assert app.query_params["gate"] == "denied" and app.query_params["service"] == service
+    app.segmented_control(key="gate").set_value("allowed").run()
+    assert app.query_params["gate"] == "allowed"
+    assert set(app.dataframe[0].value["gate"]) == {"✅ allowed"}
+
+
+def test_release_page_shows_the_gate_checks_the_cli_prints():
+    import json
+    import subprocess
+    import sys
+
+    from dashboard.ui.data import supply_chain_bucket
+
+    for _ in range(3):  # the demo's supply chain is built per minute: compare within one minute
+        minute = supply_chain_bucket()
+        table = demo_release_table()
+        denied = table[~table["allowed"]]["resource_uri"].iloc[0]
+        app = run_page("release.py", resource=denied)
+        completed = subprocess.run([sys.executable, "-m", "dashboard", "gate", "--resource", denied,
+                                    "--format", "json"], capture_output=True, text=True, timeout=120)
+        if supply_chain_bucket() == minute:
+            break
+        st.cache_data.clear()
+    assert not app.exception
+    checks = app.dataframe[0].value
+    cli_checks = json.loads(completed.stdout)["checks"]
+    assert list(checks["name"]) == [c["name"] for c in cli_checks]
+    assert list(checks["passed"].str.contains("passed")) == [c["passed"] for c in cli_checks]
+    assert list(checks["detail"]) == [c["detail"] for c in cli_checks]
+    assert [s.value for s in app.subheader][:1] == ["Gate"]
+
+
+def test_release_page_without_a_resource_points_to_the_releases_page():
+    app = run_page("release.py")
+    assert not app.exception
+    assert any("pick one on the Releases page" in info.value for info in app.info)

@@ -46,4 +46,10 @@ def supply_chain_source(grafeas_settings, *, now: datetime | None = None):
         return GrafeasSource(grafeas_settings)
     from dashboard.sources.demo_grafeas import DemoGrafeas
 
-    return DemoGrafeas(now or datetime.now(timezone.utc))
+    return DemoGrafeas(demo_supply_chain_moment(now or datetime.now(timezone.utc)))
+
+
+def demo_supply_chain_moment(now: datetime) -> datetime:
+    """The moment the demo's supply chain is built for: ``now`` floored to the minute, so that the
+    CLI and the pages asking within one minute see the same occurrences to the microsecond."""
+    return datetime.fromtimestamp(int(now.timestamp()) // 60 * 60, tz=timezone.utc)

@@ -1,0 +1,111 @@
+"""Release: one release's supply-chain record beside what it did to the clusters it went to.
+
+Widgets and layout only: the record is dashboard.release_record.release_record, the same one
+`python -m dashboard release` prints; the gate is the same engine as `python -m dashboard gate`.
+"""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.config import ConfigError
+from dashboard.policy import PolicyError
+from dashboard.release_record import release_record
+from dashboard.supply_chain import NoPolicyError, gate_policy
+from dashboard.ui import data, navigation, panels
+from dashboard.ui.style import gate_label
+
+SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "MINIMAL", "SEVERITY_UNSPECIFIED")
+
+st.title("Release")
+st.caption("One release's supply-chain record (provenance, vulnerabilities, attestations, the gate) beside "
+           "the health of each cluster it was deployed to.")
+
+resource = st.query_params.get("resource")
+try:
+    settings = data.settings()
+    policy = gate_policy(settings)
+    chain_read = data.supply_chain(data.supply_chain_key(), data.supply_chain_bucket())
+except (ConfigError, PolicyError, NoPolicyError) as error:
+    st.error(f"Configuration error: {error}")
+    st.stop()
+panels.demo_banner(health_demo=settings.uses_demo, supply_chain_demo=settings.uses_demo_grafeas)
+chain = chain_read.value
+if not resource:
+    st.info("No release chosen: pick one on the Releases page.")
+    st.page_link(navigation.page("releases"), label="Open Releases")
+    st.stop()
+
+st.text(resource)
+if chain.error:
+    panels.source_error("Supply chain", chain.error)
+record = release_record(resource, chain.occurrences, policy, aliases=settings.cluster_aliases)
+allowed = record["gate"]["allowed"]
+supply, cluster_side = st.columns(2, gap="large")
+
+with supply:
+    st.subheader("Gate")
+    st.markdown(f"**{gate_label(allowed)}**" + (" (could not evaluate: denied)" if chain.error else ""))
+    checks = pd.DataFrame(record["gate"]["checks"])
+    checks["passed"] = checks["passed"].map({True: "✅ passed", False: "⛔ FAILED"})
+    st.dataframe(checks, hide_index=True, column_config={"detail": st.column_config.TextColumn(width="large")})
+
+    st.subheader("Provenance")
+    provenance = record["provenance"]
+    st.dataframe(
+        pd.DataFrame({
+            "field": ["builder", "source repository", "source revision", "build start", "build end", "SLSA predicate"],
+            "value": [provenance["builder"], provenance["source_repo"], provenance["source_revision"],
+                      provenance["build_start"], provenance["build_end"],
+                      (provenance["slsa"] or {}).get("predicate_type")],
+        }).fillna("—"),
+        hide_index=True,
+    )
+
+    st.subheader("Attestations")
+    st.dataframe(pd.DataFrame(record["attestations"], columns=["note", "present", "verified", "reason"]),
+                 hide_index=True)
+
+    st.subheader("Vulnerabilities")
+    vulnerabilities = pd.DataFrame(record["vulnerabilities"],
+                                   columns=["cve", "severity", "fixable", "package", "fixed_version"])
+    severities = st.multiselect("Severity", SEVERITIES, default=list(SEVERITIES[:4]), key="severity")
+    fixable_only = st.checkbox("Only those with a fix", key="fixable")
+    shown = vulnerabilities[vulnerabilities["severity"].isin(severities)]
+    if fixable_only:
+        shown = shown[shown["fixable"]]
+    st.caption(f"{len(shown)} of {len(vulnerabilities)} package issues")
+    st.dataframe(shown, hide_index=True)
+    st.download_button("Download vulnerabilities (CSV)", shown.to_csv(index=False),
+                       file_name="vulnerabilities.csv", mime="text/csv")
+
+    st.subheader("Against the previous release")
+    previous = record["previous"]
+    if previous is None:
+        st.caption("The first release of its service: nothing to compare with.")
+    else:
+        st.text(f"previous: {previous['resource']}")
+        revisions = previous["source_revisions"]
+        st.text(f"source: {revisions['previous'] or '?'} → {revisions['this'] or '?'}; "
+                f"gate: {previous['gate']['previous']} → {previous['gate']['this']}")
+        changes = pd.DataFrame(
+            [{"change": "CVE added", **cve} for cve in previous["cves_added"]]
+            + [{"change": "CVE fixed", **cve} for cve in previous["cves_fixed"]]
+            + [{"change": "attestation gained", "cve": note} for note in previous["attestations_gained"]]
+            + [{"change": "attestation lost", "cve": note} for note in previous["attestations_lost"]],
+            columns=["change", "cve", "severity", "fixable"],
+        ).rename(columns={"cve": "what"})
+        if changes.empty:
+            st.caption("No changes in CVEs or attestations.")
+        else:
+            st.dataframe(changes, hide_index=True)
+
+with cluster_side:
+    st.subheader("Deployments")
+    deployments = pd.DataFrame(record["deployments"],
+                               columns=["cluster", "address", "deploy_time", "undeploy_time", "mapped_by"])
+    if deployments.empty:
+        st.caption("Never deployed.")
+    else:
+        st.dataframe(deployments.fillna("—"), hide_index=True)
+        if (deployments["mapped_by"] == "unmapped").any():
+            st.caption("Unmapped deployments name no cluster Prometheus knows; map them under [clusters.aliases].")
