@@ -46,7 +46,7 @@ with supply:
     st.subheader("Gate")
     st.markdown(f"**{gate_label(allowed)}**" + (" (could not evaluate: denied)" if chain.error else ""))
     checks = pd.DataFrame(record["gate"]["checks"])
-    checks["passed"] = checks["passed"].map({True: "✅ passed", False: "⛔ FAILED"})
+    checks["passed"] = checks["passed"].map({True: "✔ passed", False: "✖ FAILED"})
     st.dataframe(checks, hide_index=True, column_config={"detail": st.column_config.TextColumn(width="large")})
 
     st.subheader("Provenance")

@@ -26,7 +26,7 @@ def fresh_caches(monkeypatch):
 
 
 def test_health_page_on_demo():
-    app = AppTest.from_file(APP, default_timeout=60).run()
+    app = run_page("health.py")
     assert not app.exception
     assert any("Embedded demo" in info.value for info in app.info)
     metrics = {m.label: int(m.value) for m in app.metric}
@@ -37,7 +37,7 @@ def test_health_page_on_demo():
 
 
 def test_health_page_problems_only_filter():
-    app = AppTest.from_file(APP, default_timeout=60).run()
+    app = run_page("health.py")
     app.checkbox[0].check().run()
     assert not app.exception
     assert "healthy" not in set(app.dataframe[0].value["verdict"])
@@ -60,8 +60,9 @@ def test_bad_configuration_shows_an_error(monkeypatch, tmp_path):
     assert any("Configuration error" in error.value for error in app.error)
 
 
-def test_counters_count_node_components_and_show_the_dns_rollup_apart():
-    app = AppTest.from_file(APP, default_timeout=60).run()
+@pytest.mark.parametrize("page", ["oncall.py", "health.py"])
+def test_counters_count_node_components_and_show_the_dns_rollup_apart(page):
+    app = run_page(page)
     assert not app.exception
     evaluated_at = next(c.value for c in app.caption if "evaluated at" in c.value).rsplit("evaluated at ", 1)[1]
     evaluation = evaluate(health_source(None), load_settings().catalog, at=datetime.fromisoformat(evaluated_at))
@@ -71,6 +72,34 @@ def test_counters_count_node_components_and_show_the_dns_rollup_apart():
     assert metrics == {v.capitalize(): int(expected.get(v, 0)) for v in ("unhealthy", "unknown", "degraded", "healthy")}
     assert sum(metrics.values()) == len(per_node) < len(evaluation.verdicts)
     assert any(c.value.startswith("Cluster DNS, all servers together: prod ") for c in app.caption)
+
+
+def test_on_call_is_the_default_page_and_shows_the_worst_problems_first():
+    app = AppTest.from_file(APP, default_timeout=60).run()
+    assert not app.exception
+    assert [t.value for t in app.title] == ["On call"]
+    labels = [expander.label for expander in app.expander]
+    assert labels and labels[0].startswith("✖ unhealthy")
+    order = ["✖", "?", "▲"]
+    assert [order.index(label[0]) for label in labels] == sorted(order.index(label[0]) for label in labels)
+
+
+def test_on_call_cluster_comes_from_the_link_and_goes_back_to_it():
+    app = run_page("oncall.py", cluster="staging")
+    assert not app.exception
+    assert app.selectbox(key="cluster").value == "staging"
+    assert all(" · staging · " in expander.label for expander in app.expander)
+    app.selectbox(key="cluster").set_value("prod").run()
+    assert app.query_params["cluster"] == "prod"
+    app.selectbox(key="cluster").set_value("All clusters").run()
+    assert "cluster" not in app.query_params
+
+
+def test_on_call_with_an_unknown_cluster_in_the_link_says_so_and_shows_all():
+    app = run_page("oncall.py", cluster="nosuch")
+    assert not app.exception
+    assert any("'nosuch' is not known" in warning.value for warning in app.warning)
+    assert app.selectbox(key="cluster").value == "All clusters"
 
 
 def test_two_prometheus_urls_never_share_a_cache_key():
@@ -85,7 +114,8 @@ def test_two_prometheus_urls_never_share_a_cache_key():
 
 
 def run_page(page: str, **query) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=60).run()
+    """Open ``page`` as a link with ``query`` would, in a new session."""
+    app = AppTest.from_file(APP, default_timeout=60)
     for key, value in query.items():
         app.query_params[key] = value
     return app.switch_page(f"../pages/{page}").run()
@@ -122,7 +152,7 @@ def test_releases_page_filters_come_from_the_link_and_go_back_to_it():
     assert app.query_params["gate"] == "denied" and app.query_params["service"] == service
     app.segmented_control(key="gate").set_value("allowed").run()
     assert app.query_params["gate"] == "allowed"
-    assert set(app.dataframe[0].value["gate"]) == {"✅ allowed"}
+    assert set(app.dataframe[0].value["gate"]) == {"✔ allowed"}
 
 
 def test_release_page_shows_the_gate_checks_the_cli_prints():

@@ -13,11 +13,12 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
+from dashboard import inventory
 from dashboard.config import Settings, load_settings
 from dashboard.health import Evaluation, evaluate
 from dashboard.provenance import release_table
 from dashboard.sources import demo_supply_chain_moment, health_source, source_identity
-from dashboard.sources.base import HealthSource
+from dashboard.sources.base import HealthSource, SourceError
 from dashboard.supply_chain import SupplyChain, gate_policy, read_supply_chain
 
 SUPPLY_CHAIN_BUCKET_SECONDS = 60  # as demo_supply_chain_moment floors
@@ -80,3 +81,12 @@ def releases(key: str, bucket_iso: str) -> Read:
     chain: SupplyChain = supply_chain(key, bucket_iso).value
     table: pd.DataFrame = release_table(chain.occurrences, gate_policy(settings()), source_error=chain.error)
     return Read(table, datetime.now(timezone.utc))
+
+
+@st.cache_data(ttl=300, max_entries=16, show_spinner=False)
+def known_clusters(key: str, at_iso: str) -> list[str]:
+    """The clusters the health source knows (empty when it cannot be read: the page says why)."""
+    try:
+        return inventory.known_clusters(_health_source(key), settings().catalog, at=datetime.fromisoformat(at_iso))
+    except SourceError:
+        return []

@@ -13,10 +13,15 @@ import streamlit as st
 PAGES_DIR = Path(__file__).resolve().parent.parent.parent / "pages"
 # name: (file in pages/, title, URL path; "" is the default page at /)
 PAGES: dict[str, tuple[str, str, str]] = {
-    "health": ("health.py", "Node health", ""),
+    "oncall": ("oncall.py", "On call", ""),
+    "health": ("health.py", "Node health", "health"),
     "releases": ("releases.py", "Releases", "releases"),
     "release": ("release.py", "Release", "release"),
 }
+
+
+# Reached through a link that names what to show, not from the menu.
+LINKED_ONLY = {"release"}
 
 
 def page(name: str) -> st.Page:
@@ -24,7 +29,8 @@ def page(name: str) -> st.Page:
     file, title, url_path = PAGES[name]
     if not url_path:
         return st.Page(PAGES_DIR / file, title=title, default=True)
-    return st.Page(PAGES_DIR / file, title=title, url_path=url_path)
+    visibility = "hidden" if name in LINKED_ONLY else "visible"
+    return st.Page(PAGES_DIR / file, title=title, url_path=url_path, visibility=visibility)
 
 
 def all_pages() -> list[st.Page]:

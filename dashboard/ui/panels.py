@@ -14,17 +14,17 @@ def demo_banner(*, health_demo: bool, supply_chain_demo: bool) -> None:
     """Say plainly which halves run on generated data."""
     if health_demo and supply_chain_demo:
         st.info("DEMO: no Prometheus or Grafeas configured; everything below is generated demo data. "
-                "Set PROMETHEUS_URL and GRAFEAS_URL (or a config file) to see your clusters.", icon="🧪")
+                "Set PROMETHEUS_URL and GRAFEAS_URL (or a config file) to see your clusters.")
     elif health_demo:
-        st.info("DEMO health data: no Prometheus configured (set PROMETHEUS_URL).", icon="🧪")
+        st.info("DEMO health data: no Prometheus configured (set PROMETHEUS_URL).")
     elif supply_chain_demo:
-        st.info("DEMO supply chain: no Grafeas configured (set GRAFEAS_URL).", icon="🧪")
+        st.info("DEMO supply chain: no Grafeas configured (set GRAFEAS_URL).")
 
 
 def source_error(what: str, error: str) -> None:
     """The panel for a part of the page whose source could not be read (the text is the engine's
     one-line error, already free of secrets)."""
-    st.error(f"{what}: could not read the source. {error}", icon="🚫")
+    st.error(f"Could not read the source for {what}: {error}")
 
 
 def freshness(source: str, read_at: datetime) -> str:

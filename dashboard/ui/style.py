@@ -10,9 +10,10 @@ import math
 
 VERDICT_ORDER = ("unhealthy", "unknown", "degraded", "healthy")
 VERDICT_COLOURS = {"unhealthy": "#d62728", "unknown": "#7f7f7f", "degraded": "#ff9f1c", "healthy": "#2ca02c"}
-VERDICT_ICONS = {"unhealthy": "🔴", "unknown": "⚪", "degraded": "🟠", "healthy": "🟢"}
-GATE_ICONS = {"allowed": "✅", "denied": "⛔"}
-IMPACT_ICONS = {"Fail": "🔴", "Marginal": "🟠", "Inconclusive": "⚪", "Pass": "🟢"}
+# Symbols every system font has (emoji fonts are not everywhere, a wall screen included).
+VERDICT_ICONS = {"unhealthy": "✖", "unknown": "?", "degraded": "▲", "healthy": "✔"}
+GATE_ICONS = {"allowed": "✔", "denied": "✖"}
+IMPACT_ICONS = {"Fail": "✖", "Marginal": "▲", "Inconclusive": "?", "Pass": "✔"}
 
 
 def verdict_label(verdict: str) -> str:
@@ -20,9 +21,16 @@ def verdict_label(verdict: str) -> str:
     return f"{VERDICT_ICONS.get(verdict, '?')} {verdict}"
 
 
+def verdict_cell_style(label: object) -> str:
+    """CSS for a table cell holding a :func:`verdict_label`: the verdict's colour, text kept."""
+    verdict = str(label).split(" ", 1)[-1]
+    colour = VERDICT_COLOURS.get(verdict)
+    return f"background-color: {colour}; color: white; font-weight: 600" if colour else ""
+
+
 def gate_label(allowed: bool | None) -> str:
     if allowed is None:
-        return "⚪ not evaluated"
+        return "? not evaluated"
     word = "allowed" if allowed else "denied"
     return f"{GATE_ICONS[word]} {word}"
 
