@@ -14,6 +14,10 @@ body) on 127.0.0.1 from a threaded ``http.server``; any other path gets Go's pla
 ``malformed``  200 ``application/json`` whose body is cut off mid-JSON
 ``warnings``   200 success with ``result`` and a top-level ``"warnings": [...]``
 ``html``       ``status`` (default 502) with a reverse proxy's ``text/html`` error page
+``raw``        200 ``application/json`` with ``body`` as given (bytes), for hostile answers
+``gzip``       like ``raw``, but ``body`` is sent gzip-compressed (``Content-Encoding: gzip``)
+``trickle``    the answer ``ok`` would give, one byte every ``delay`` seconds
+``redirect``   ``status`` (default 302) with ``Location: location``
 =============  ================================================================================
 
 The result type defaults to ``vector`` on ``/query`` and ``matrix`` on ``/query_range``. Every request
@@ -25,6 +29,7 @@ is not blindly retried. Handler threads are daemons and a slow handler waits on 
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 import threading
@@ -35,7 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal, get_args
 
-Mode = Literal["ok", "slow", "error", "malformed", "empty", "warnings", "html"]
+Mode = Literal["ok", "slow", "error", "malformed", "empty", "warnings", "html", "raw", "gzip", "trickle", "redirect"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 
 QUERY_PATHS = {"/api/v1/query": "vector", "/api/v1/query_range": "matrix"}
@@ -78,6 +83,8 @@ class _Behaviour:
     error_type: str
     error: str
     warnings: list[str]
+    body: bytes
+    location: str
 
 
 class FakePrometheus:
@@ -102,11 +109,13 @@ class FakePrometheus:
         error_type: str | None = None,
         error: str | None = None,
         warnings: list[str] | None = None,
+        body: bytes = b"",
+        location: str = "",
     ) -> None:
         """Choose how the API answers from now on (see the module doc for the modes).
 
         ``error`` mode: give ``status`` or ``error_type`` (the other follows Prometheus' mapping);
-        the default is 400 ``bad_data``. ``delay`` only matters for ``slow``.
+        the default is 400 ``bad_data``. ``delay`` only matters for ``slow`` and ``trickle``.
         """
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; one of {MODES}")
@@ -115,6 +124,8 @@ class FakePrometheus:
             status = status or ERROR_STATUS.get(error_type, 500)
         elif mode == "html":
             status = status or 502
+        elif mode == "redirect":
+            status = status or 302
         else:
             status = 200
         behaviour = _Behaviour(
@@ -126,6 +137,8 @@ class FakePrometheus:
             error_type=error_type or "",
             error=error or _ERROR_TEXT.get(error_type or "", "unexpected error"),
             warnings=list(warnings or DEFAULT_WARNINGS),
+            body=body,
+            location=location,
         )
         with self._lock:
             self._behaviour = behaviour
@@ -209,6 +222,15 @@ class _Handler(BaseHTTPRequestHandler):
             status_line = f"{behaviour.status} {HTTPStatus(behaviour.status).phrase}"
             page = HTML_BODY.format(status=status_line).encode()
             self._send(behaviour.status, "text/html", page)
+        elif behaviour.mode == "redirect":
+            self.send_response(behaviour.status)
+            self.send_header("Location", behaviour.location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif behaviour.mode == "raw":
+            self._send(200, "application/json", behaviour.body)
+        elif behaviour.mode == "gzip":
+            self._send(200, "application/json", gzip.compress(behaviour.body, 9), encoding="gzip")
         elif behaviour.mode == "malformed":
             self._send(200, "application/json", MALFORMED_BODY)
         elif behaviour.mode == "error":
@@ -222,11 +244,26 @@ class _Handler(BaseHTTPRequestHandler):
             payload = {"status": "success", "data": data}
             if behaviour.mode == "warnings":
                 payload["warnings"] = behaviour.warnings
-            self._send(200, "application/json", json.dumps(payload).encode())
+            body = json.dumps(payload).encode()
+            if behaviour.mode == "trickle":
+                self._trickle(body, behaviour.delay)
+            else:
+                self._send(200, "application/json", body)
 
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
+    def _send(self, status: int, content_type: str, body: bytes, encoding: str = "") -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if encoding:
+            self.send_header("Content-Encoding", encoding)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _trickle(self, body: bytes, delay: float) -> None:
+        """The status line, headers and body one byte at a time: no single read ever waits long."""
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        for byte in head.encode() + body:
+            if self.server.fake._stopping.wait(delay):
+                return
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
