@@ -72,24 +72,29 @@ class _DeadlineSocket:
         return io.BufferedReader(socket.SocketIO(self, "rb"), buffering or io.DEFAULT_BUFFER_SIZE)  # type: ignore[arg-type]
 
 
-class _DeadlineHTTPConnection(HTTPConnection):
+class _Deadlines:
+    """Mixed into urllib3's connections: connect within the deadline, then read through it."""
+
+    timeout: Any
+    sock: Any
+
     def _new_conn(self) -> socket.socket:
         self.timeout = _bounded(self.timeout)
-        sock = super()._new_conn()
+        sock = super()._new_conn()  # type: ignore[misc]
         sock.settimeout(_bounded(self.timeout))  # the TLS handshake, if any, within what is left
         return sock
 
     def connect(self) -> None:
-        super().connect()
-        self.sock = _DeadlineSocket(self.sock)  # type: ignore[assignment]
+        super().connect()  # type: ignore[misc]
+        self.sock = _DeadlineSocket(self.sock)
 
 
-class _DeadlineHTTPSConnection(HTTPSConnection):
-    _new_conn = _DeadlineHTTPConnection._new_conn
+class _DeadlineHTTPConnection(_Deadlines, HTTPConnection):
+    pass
 
-    def connect(self) -> None:
-        super().connect()
-        self.sock = _DeadlineSocket(self.sock)  # type: ignore[assignment]
+
+class _DeadlineHTTPSConnection(_Deadlines, HTTPSConnection):
+    pass
 
 
 class _DeadlineHTTPPool(HTTPConnectionPool):

@@ -137,7 +137,10 @@ class PrometheusSource:
         url = f"{self.url}/api/v1/query"
         params: dict | None = {"query": promql, "time": f"{at.timestamp():.3f}"}
         for _ in range(_MAX_REDIRECTS + 1):
-            with self._session.get(url, params=params, timeout=timeout, stream=True, allow_redirects=False) as response:
+            # verify per request: requests lets REQUESTS_CA_BUNDLE override the session's verify.
+            with self._session.get(
+                url, params=params, timeout=timeout, stream=True, allow_redirects=False, verify=self._session.verify
+            ) as response:
                 with self._count_lock:
                     self.requests_sent += 1
                 if not response.is_redirect:
