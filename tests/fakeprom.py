@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import ssl
 import sys
 import threading
 import urllib.parse
@@ -90,7 +91,9 @@ class _Behaviour:
 class FakePrometheus:
     """A fake Prometheus API server; use as a context manager or ``start()``/``stop()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: a server-side context, to serve HTTPS instead of HTTP."""
+        self._tls = tls
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._stopping = threading.Event()
@@ -153,8 +156,10 @@ class FakePrometheus:
         """Listen on a free port of 127.0.0.1; ``url`` is then e.g. ``http://127.0.0.1:PORT``."""
         self._stopping.clear()
         server = _Server(self)
+        if self._tls is not None:
+            server.socket = self._tls.wrap_socket(server.socket, server_side=True)
         self._server = server
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        self.url = f"{'https' if self._tls else 'http'}://127.0.0.1:{server.server_address[1]}"
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 

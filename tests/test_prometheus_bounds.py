@@ -1,10 +1,17 @@
 """The Prometheus source bounded in time and size, and strict about what counts as an answer (issue 9)."""
 
+import datetime as dt
+import ipaddress
 import json
+import ssl
 import time
 from datetime import datetime, timezone
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from dashboard.catalog import PRESETS
 from dashboard.health import evaluate
@@ -91,3 +98,40 @@ def test_an_answer_that_is_not_an_instant_vector_is_a_source_error(fake_prom, bo
     with pytest.raises(SourceError, match=fragment):
         evaluate(source(fake_prom.url), CATALOG, at=AT)
     assert_one_line_error(run_cli("--prometheus-url", fake_prom.url), fragment)
+
+
+@pytest.fixture
+def tls_prom(tmp_path):
+    """A FakePrometheus over HTTPS with a fresh self-signed certificate for 127.0.0.1; yields it and the CA file."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    with FakePrometheus(tls=context) as fake:
+        yield fake, str(cert_file)
+
+
+def test_the_request_deadline_holds_over_tls(tls_prom):
+    fake, ca_bundle = tls_prom
+    sample = {"metric": {"node": "n1"}, "value": [AT.timestamp(), "1"]}
+    fake.set_mode("ok", result=[sample])
+    assert source(fake.url, ca_bundle=ca_bundle).query("up", AT)[0] == [sample]
+    fake.set_mode("trickle", delay=0.5)
+    with pytest.raises(SourceError, match="did not answer within 1 s"):
+        source(fake.url, ca_bundle=ca_bundle, timeout_seconds=1).query("up", AT)
+    with pytest.raises(SourceError, match="TLS verification failed"):
+        source(fake.url).query("up", AT)
