@@ -135,3 +135,17 @@ def test_the_request_deadline_holds_over_tls(tls_prom):
         source(fake.url, ca_bundle=ca_bundle, timeout_seconds=1).query("up", AT)
     with pytest.raises(SourceError, match="TLS verification failed"):
         source(fake.url).query("up", AT)
+
+
+def test_secrets_echoed_by_the_server_are_redacted_whole_or_in_part(fake_prom):
+    token, tenant = "tok-0123456789abcdef", "tenant-secret-42"
+    settings = {"bearer_token": token, "headers": {"X-Scope-OrgID": tenant}}
+    fake_prom.set_mode("error", status=500, error_type="internal", error=f"{'x' * 280} Bearer {token} {tenant}")
+    with pytest.raises(SourceError) as error:
+        source(fake_prom.url, **settings).query("up", AT)
+    fake_prom.set_mode("warnings", result=[], warnings=[f"echo: {token[:10]}|{tenant[4:]}"])
+    _, warnings = source(fake_prom.url, **settings).query("up", AT)
+    for text in (str(error.value), *warnings):
+        for secret in (token, tenant):
+            assert not any(secret[i:i + 8] in text for i in range(len(secret) - 7)), text
+    assert "[redacted]" in warnings[0]

@@ -32,6 +32,7 @@ import urllib3.exceptions
 from urllib3.util.retry import Retry
 
 from dashboard.catalog import Catalog, Query, build_queries
+from dashboard.redaction import redact, secret_forms
 from dashboard.sources.base import Observations, SourceError, SourceWarning, observation_frame
 from dashboard.sources.deadline import DeadlineAdapter, deadline
 
@@ -99,6 +100,10 @@ class PrometheusSource:
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         self._session = session
+        # Proxies echo requests: a server's error and warning texts are redacted before any cut.
+        self._secrets = secret_forms(
+            bearer_token=settings.bearer_token, basic_auth=settings.basic_auth, headers=settings.headers, url=settings.url
+        )
 
     def query(self, promql: str, at: datetime, *, until: float | None = None) -> tuple[list[dict], list[str]]:
         """Run one instant query; returns the result vector and the backend's warnings.
@@ -130,7 +135,7 @@ class PrometheusSource:
                 raise SourceError(late) from None
             raise SourceError(f"cannot reach {self.description} ({type(error).__name__})") from None
         if status != 200:
-            raise _status_error(self.description, status, body)
+            raise _status_error(self.description, status, body, self._secrets)
         return self._vector(body)
 
     def _fetch(self, promql: str, at: datetime, timeout: float) -> tuple[int, bytes]:
@@ -177,10 +182,8 @@ class PrometheusSource:
         if not isinstance(answer, dict):
             raise SourceError(f"{malformed} (not a query result)")
         if answer.get("status") != "success":
-            raise SourceError(_one_line(
-                f"{self.description} answered HTTP 200 with status {answer.get('status')!r}: "
-                f"{answer.get('errorType', '')} {answer.get('error', '')}"
-            ))
+            detail = redact(f"{answer.get('status')!r}: {answer.get('errorType', '')} {answer.get('error', '')}", self._secrets)
+            raise SourceError(_one_line(f"{self.description} answered HTTP 200 with status {detail}"))
         data = answer.get("data")
         result_type = data.get("resultType") if isinstance(data, dict) else None
         if result_type != "vector":
@@ -197,7 +200,7 @@ class PrometheusSource:
         warnings = answer.get("warnings") or []
         if not isinstance(warnings, list):
             raise SourceError(f"{malformed} (warnings is not a list)")
-        return result, [str(w) for w in warnings]
+        return result, [redact(str(w), self._secrets) for w in warnings]
 
     def observe(self, catalog: Catalog, *, at: datetime, cluster: str | None = None) -> Observations:
         queries = build_queries(catalog, cluster)
@@ -250,11 +253,11 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[:300]
 
 
-def _status_error(description: str, status: int, body: bytes) -> SourceError:
+def _status_error(description: str, status: int, body: bytes, secrets: list[str]) -> SourceError:
     detail = ""
     try:
         answer = json.loads(body)
-        detail = f": {answer.get('errorType', '')} {answer.get('error', '')}"
+        detail = redact(f": {answer.get('errorType', '')} {answer.get('error', '')}", secrets)
     except (ValueError, AttributeError, RecursionError):
         detail = ""
     message = _one_line(f"{description} answered HTTP {status}{detail}")
