@@ -46,6 +46,8 @@ from typing import Any, Callable, Union
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from dashboard.files import FileReadError, read_regular_file
+
 SEVERITY_ORDER: tuple[str, ...] = ("MINIMAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 ALLOW_ALL = "ALLOW_ALL"
 BLOCK_ALL = "BLOCK_ALL"
@@ -53,6 +55,9 @@ THRESHOLDS: tuple[str, ...] = (*SEVERITY_ORDER, ALLOW_ALL, BLOCK_ALL)
 
 # Curves whose ECDSA signatures the gate verifies; each curve fixes the hash (see signatures.py).
 SUPPORTED_CURVES: tuple[str, ...] = ("secp256r1", "secp384r1", "secp521r1")
+MIN_RSA_BITS = 2048
+POLICY_LIMIT = 1024 * 1024
+KEY_LIMIT = 64 * 1024
 
 PublicKey = Union[ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey]
 
@@ -114,10 +119,11 @@ def load_policy(path: str | Path) -> Policy:
     """
     policy_path = Path(path)
     try:
-        with policy_path.open("rb") as policy_file:
-            document = tomllib.load(policy_file)
-    except OSError as error:
-        raise PolicyError(f"policy {policy_path}: cannot read file: {error.strerror or error}") from None
+        document = tomllib.loads(read_regular_file(policy_path, limit=POLICY_LIMIT, what="policy").decode("utf-8"))
+    except FileReadError as error:
+        raise PolicyError(str(error)) from None
+    except UnicodeDecodeError:
+        raise PolicyError(f"policy {policy_path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise PolicyError(f"policy {policy_path}: invalid TOML: {error}") from None
 
@@ -216,11 +222,9 @@ def _parse_attestors(value: Any, required: tuple[str, ...], policy_path: Path, f
 
 def _load_key(key_file: Path, key: str, fail: _Fail) -> PublicKey:
     try:
-        pem = key_file.read_bytes()
-    except FileNotFoundError:
-        raise fail(key, f"key file {key_file} not found") from None
-    except OSError as error:
-        raise fail(key, f"cannot read key file {key_file}: {error.strerror or error}") from None
+        pem = read_regular_file(key_file, limit=KEY_LIMIT, what="key file")
+    except FileReadError as error:
+        raise fail(key, str(error)) from None
     try:
         public_key = load_pem_public_key(pem)
     except (ValueError, TypeError) as error:
@@ -230,7 +234,11 @@ def _load_key(key_file: Path, key: str, fail: _Fail) -> PublicKey:
         if public_key.curve.name not in SUPPORTED_CURVES:
             raise fail(key, f"{key_file}: unsupported curve {public_key.curve.name} (expected P-256, P-384 or P-521)")
         return public_key
-    if isinstance(public_key, (rsa.RSAPublicKey, ed25519.Ed25519PublicKey)):
+    if isinstance(public_key, rsa.RSAPublicKey):
+        if public_key.key_size < MIN_RSA_BITS:
+            raise fail(key, f"{key_file}: RSA key of {public_key.key_size} bits (at least {MIN_RSA_BITS} required)")
+        return public_key
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
         return public_key
     raise fail(key, f"{key_file}: unsupported key type {type(public_key).__name__} (expected ECDSA, RSA or Ed25519)")
 

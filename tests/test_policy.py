@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
 
 from dashboard.policy import BLOCK_ALL, Policy, PolicyError, load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
 
 QA_NOTE = "projects/attestors/notes/qa-approved"
 TESTS_NOTE = "projects/attestors/notes/tests-passed"
@@ -147,14 +152,15 @@ def test_invalid_policies_raise_one_line_errors_naming_the_key(tmp_path, text, e
 
 
 def test_missing_policy_file(tmp_path):
-    assert "cannot read file" in policy_error(tmp_path / "absent.toml")
+    absent = tmp_path / "absent.toml"
+    assert f"policy {absent}: not found" in policy_error(absent)
 
 
 def test_missing_key_file_names_the_key_and_the_path(tmp_path):
     policy_file = write_policy(tmp_path, EXAMPLE_POLICY)
     message = policy_error(policy_file)
     assert "gate.attestor[0].public_keys[0]" in message
-    assert f"key file {policy_file.parent / 'keys/qa.pub'} not found" in message
+    assert f"key file {policy_file.parent / 'keys/qa.pub'}: not found" in message
 
 
 def test_duplicate_attestor_for_one_note(tmp_path, p256_key):
@@ -189,8 +195,9 @@ def test_private_key_instead_of_public_key(tmp_path, p256_key):
     [
         (lambda: x25519.X25519PrivateKey.generate(), "unsupported key type"),
         (lambda: ec.generate_private_key(ec.SECP256K1()), "unsupported curve secp256k1"),
+        (lambda: rsa.generate_private_key(public_exponent=65537, key_size=1024), "RSA key of 1024 bits"),
     ],
-    ids=["x25519", "secp256k1"],
+    ids=["x25519", "secp256k1", "rsa1024"],
 )
 def test_unsupported_key_types(tmp_path, make_key, expected):
     message = policy_error(write_policy(tmp_path, EXAMPLE_POLICY, {"keys/qa.pub": public_pem(make_key())}))
@@ -221,3 +228,36 @@ def test_every_supported_key_type_loads(tmp_path, p256_key):
     assert len(attestor.public_keys) == len(key_types)
     assert all(isinstance(key, key_type) for key, key_type in zip(attestor.public_keys, key_types))
     assert [key.curve.name for key in attestor.public_keys[:3]] == ["secp256r1", "secp384r1", "secp521r1"]
+
+
+def test_device_fifo_and_oversized_key_files_are_refused(tmp_path):
+    text = EXAMPLE_POLICY.replace('"keys/qa.pub"', '"/dev/zero"')
+    assert "key file /dev/zero: not a regular file" in policy_error(write_policy(tmp_path, text))
+    fifo = tmp_path / "qa.fifo"
+    os.mkfifo(fifo)
+    text = EXAMPLE_POLICY.replace('"keys/qa.pub"', f'"{fifo}"')
+    assert f"key file {fifo}: not a regular file" in policy_error(write_policy(tmp_path, text))
+    message = policy_error(write_policy(tmp_path, EXAMPLE_POLICY, {"keys/qa.pub": b"A" * (64 * 1024 + 1)}))
+    assert "qa.pub: larger than the 65536-byte limit" in message
+
+
+def test_policy_that_is_not_a_regular_file_or_too_large(tmp_path):
+    assert "policy /dev/zero: not a regular file" in policy_error(Path("/dev/zero"))
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"#" * (1024 * 1024 + 1))
+    assert f"policy {big}: larger than the 1048576-byte limit" in policy_error(big)
+
+
+@pytest.mark.parametrize("key_file", ["/dev/zero", "weak.pub"])
+def test_cli_gate_refuses_unusable_key_files_with_exit_2(tmp_path, key_file):
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    text = EXAMPLE_POLICY.replace('"keys/qa.pub"', f'"{key_file}"')
+    policy_file = write_policy(tmp_path, text, {"weak.pub": public_pem(weak)})
+    result = subprocess.run(
+        [sys.executable, "-m", "dashboard", "gate", "--policy", str(policy_file),
+         "--resource", "https://gcr.io/p/img@sha256:" + "a" * 64],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert str(policy_file) in result.stderr or key_file in result.stderr
+    assert "Traceback" not in result.stderr
