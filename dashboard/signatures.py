@@ -17,7 +17,7 @@ Signature schemes, chosen by the key:
 
 - ECDSA, DER-encoded signatures (as Binary Authorization and Cloud KMS produce); the curve
   fixes the hash: P-256 with SHA-256, P-384 with SHA-384, P-521 with SHA-512.
-- RSA: PKCS#1 v1.5 and PSS (any salt length), each with SHA-256, SHA-384 and SHA-512;
+- RSA of 2048 bits or more: PKCS#1 v1.5 and PSS (any salt length), each with SHA-256, SHA-384 and SHA-512;
   every combination is tried since the key does not say which one signed.
 - Ed25519 (pure, over the payload bytes).
 
@@ -35,6 +35,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+from dashboard.policy import MIN_RSA_BITS
 
 _EC_HASH_BY_CURVE = {
     "secp256r1": hashes.SHA256,
@@ -125,7 +127,8 @@ def _verifies(key: Any, payload: bytes, signature: bytes) -> bool:
             key.verify(signature, payload)
             return True
         if isinstance(key, rsa.RSAPublicKey):
-            return _rsa_verifies(key, payload, signature)
+            # The policy refuses weak keys when it loads; a caller passing keys directly meets the same bar.
+            return key.key_size >= MIN_RSA_BITS and _rsa_verifies(key, payload, signature)
     except (InvalidSignature, ValueError, TypeError):
         return False
     return False

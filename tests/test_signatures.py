@@ -245,3 +245,12 @@ def test_real_synthetic_sample_verifies_with_its_included_key():
     assert verify_attestation(payload, signatures, [public_key], DIGEST) == Verification(
         False, f"payload for another digest {digest} vs release {DIGEST}"
     )
+
+
+def test_rsa_key_under_2048_bits_never_verifies():
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    payload = simple_signing_payload(DIGEST)
+    signature = weak.sign(payload, padding.PKCS1v15(), hashes.SHA256())
+    result = verify_attestation(payload, [signature_entry(signature)], [weak.public_key()], DIGEST)
+    assert not result.verified
+    assert "no signature verified" in result.reason
