@@ -16,17 +16,18 @@ from contextlib import nullcontext
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-import pandas as pd
-
 from dashboard.config import ConfigError, Settings, load_settings
 from dashboard.gate import evaluate_gate
-from dashboard.health import SEVERITY, Evaluation, evaluate, verdict_table
+from dashboard.health import SEVERITY, Evaluation, evaluate
 from dashboard.inventory import known_clusters
 from dashboard.occurrences import normalise
-from dashboard.policy import Policy, PolicyError, load_policy
+from dashboard.policy import PolicyError
 from dashboard.process import garbage_collection_paused
+from dashboard.reports import evaluation_table, gate_text, releases_csv, releases_text
+from dashboard.resources import ResourceError, checked_resource
 from dashboard.sources import health_source, supply_chain_source
 from dashboard.sources.base import SourceError
+from dashboard.supply_chain import NoPolicyError, gate_policy, read_release
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SOURCE = 0, 1, 2, 3
 # Commands that read a whole Grafeas listing; their process pauses the garbage collector meanwhile.
@@ -96,7 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         "< unhealthy, so degraded also fails on components that cannot be judged",
     )
     gate = commands.add_parser("gate", help="may this release (image@digest) be deployed?")
-    gate.add_argument("--resource", required=True, help="the release: https://REGISTRY/PROJECT/IMAGE@sha256:…")
+    gate.add_argument(
+        "--resource", required=True,
+        help="the release: [https://]REGISTRY/PROJECT/IMAGE@sha256:… (matched with or without https://, "
+        "as the releases table's resource column shows it)",
+    )
     _grafeas_flags(gate)
     gate.add_argument("--format", choices=("text", "json"), default="text")
     releases = commands.add_parser("releases", help="every release with its provenance and gate verdict")
@@ -121,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with pause():
             return run(args)
-    except (UsageError, ConfigError, PolicyError) as error:
+    except (UsageError, ConfigError, PolicyError, NoPolicyError, ResourceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except SourceError as error:
@@ -187,37 +192,21 @@ def _supply_chain(settings: Settings):
         raise UsageError(str(error)) from None
 
 
-def gate_policy(settings: Settings) -> Policy:
-    """The configured policy; the demo's own only when running on the demo."""
-    if settings.policy_path is not None:
-        return load_policy(settings.policy_path)
-    if settings.uses_demo_grafeas:
-        from dashboard.sources.demo_grafeas import demo_policy
-
-        return demo_policy()
-    raise UsageError("no gate policy: pass --policy FILE, set GATE_POLICY or [grafeas] policy in the config")
-
-
 def run_gate(args: argparse.Namespace) -> int:
+    resource = checked_resource(args.resource)
     settings = _supply_chain_settings(args)
     policy = gate_policy(settings)
-    source = _supply_chain(settings)
-    try:
-        frames, source_error = normalise(source.occurrences(args.resource)), None
-    except SourceError as error:
-        frames, source_error = normalise([]), str(error)
-    result = evaluate_gate(args.resource, frames, policy, source_error=source_error)
+    release = read_release(_supply_chain(settings), resource)
+    result = evaluate_gate(release.resource, release.occurrences, policy, source_error=release.error)
     if args.format == "json":
-        print(json.dumps(result.to_json_dict(), indent=2))
+        answer = result.to_json_dict()
+        if release.not_found:
+            answer["not_found"] = release.not_found
+        print(json.dumps(answer, indent=2))
     else:
-        verdict = "ALLOWED" if result.allowed else "DENIED"
-        lines = [f"{verdict}: {args.resource}"]
-        lines += [f"  FAILED {check.name}: {check.detail}" for check in result.checks if not check.passed]
-        passed = sum(check.passed for check in result.checks)
-        lines.append(f"  {passed} of {len(result.checks)} checks passed")
-        print("\n".join(lines))
-    if source_error is not None:
-        print(f"error: {source_error}", file=sys.stderr)
+        print(gate_text(result, not_found=release.not_found))
+    if release.error is not None:
+        print(f"error: {release.error}", file=sys.stderr)
         return EXIT_SOURCE
     return EXIT_OK if result.allowed else EXIT_FAILED
 
@@ -234,26 +223,10 @@ def run_releases(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(table.to_json(orient="records", date_format="iso", indent=2))
     elif args.format == "csv":
-        print(table.to_csv(index=False), end="")
+        print(releases_csv(table), end="")
     else:
         print(releases_text(table))
     return EXIT_OK
-
-
-def releases_text(table: pd.DataFrame) -> str:
-    """The release table for people: one line per release, newest first within each service."""
-    if table.empty:
-        return "no releases found"
-    columns = ["service", "digest", "source_revision", "build_time", "scan_status", "vulns_critical",
-               "vulns_high", "vulns_fixable", "attestations_verified", "last_deployed", "allowed"]
-    view = table[[c for c in columns if c in table.columns]].copy()
-    view["digest"] = view["digest"].str.slice(0, 19)
-    view["source_revision"] = view["source_revision"].fillna("").astype(str).str.slice(0, 10)
-    for column in ("build_time", "last_deployed"):
-        if column in view.columns:
-            view[column] = pd.to_datetime(view[column], utc=True).dt.strftime("%Y-%m-%d %H:%M").fillna("-")
-    view["allowed"] = view["allowed"].map({True: "allowed", False: "DENIED"})
-    return view.to_string(index=False)
 
 
 def _finite(value: Any) -> Any:
@@ -291,26 +264,6 @@ def evaluation_to_json(evaluation: Evaluation) -> dict:
         "source": evaluation.source,
         "verdicts": verdicts,
     }
-
-
-def evaluation_table(evaluation: Evaluation) -> str:
-    """A plain-text table for people: one line per node and component, with the deciding reason."""
-    table = verdict_table(evaluation.verdicts)
-    header = ("CLUSTER", "NODE", "COMPONENT", "VERDICT", "WHY")
-    lines = [header] + [
-        (row.cluster or "-", row.node, row.component, row.verdict, row.why)
-        for row in table.itertuples(index=False)
-    ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-    text = [
-        "  ".join(cell.ljust(width) for cell, width in zip(line[:-1], widths)) + "  " + line[-1]
-        for line in lines
-    ]
-    counts = table["verdict"].value_counts()
-    summary = f"{evaluation.source} at {evaluation.at.isoformat()}: " + (
-        ", ".join(f"{count} {verdict}" for verdict, count in counts.items()) or "no node components found"
-    )
-    return "\n".join([*text, "", summary])
 
 
 if __name__ == "__main__":

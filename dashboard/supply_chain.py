@@ -11,8 +11,9 @@ from datetime import datetime
 from dashboard.config import Settings
 from dashboard.occurrences import Occurrences, normalise
 from dashboard.policy import Policy, load_policy
+from dashboard.resources import not_found_message, similar_resources, uri_forms
 from dashboard.sources import supply_chain_source
-from dashboard.sources.base import SourceError
+from dashboard.sources.base import SourceError, SupplyChainSource
 
 
 class NoPolicyError(Exception):
@@ -26,6 +27,20 @@ class SupplyChain:
     occurrences: Occurrences
     source: str
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class ReleaseRead:
+    """One release's occurrences, under the URI form the source holds them by.
+
+    ``not_found`` is the line to show when no form matched (with close URIs the source does hold);
+    ``error`` is a read error, which leaves the frames empty so that the gate denies.
+    """
+
+    resource: str
+    occurrences: Occurrences
+    error: str | None = None
+    not_found: str | None = None
 
 
 def gate_policy(settings: Settings) -> Policy:
@@ -53,3 +68,23 @@ def read_supply_chain(settings: Settings, resource_uri: str | None = None, *, no
         return SupplyChain(normalise(source.occurrences(resource_uri)), source.description)
     except SourceError as error:
         return SupplyChain(normalise([]), source.description, str(error))
+
+
+def read_release(source: SupplyChainSource, uri: str) -> ReleaseRead:
+    """The occurrences of the release ``uri``, given with or without ``https://``.
+
+    Each stored form is asked for in turn; when none has occurrences the whole listing is read to
+    suggest close URIs (only on that path, and a failure there just leaves the suggestions out).
+    """
+    try:
+        for form in uri_forms(uri):
+            occurrences = normalise(source.occurrences(form))
+            if not occurrences.all.empty:
+                return ReleaseRead(form, occurrences)
+    except SourceError as error:
+        return ReleaseRead(uri, normalise([]), error=str(error))
+    try:
+        known = normalise(source.occurrences()).all["resource_uri"].dropna().unique()
+    except SourceError:
+        known = []
+    return ReleaseRead(uri, occurrences, not_found=not_found_message(similar_resources(uri, known)))

@@ -5,6 +5,8 @@ client, normaliser, policy file with key files, signature verification, exit cod
 """
 
 import base64
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -24,6 +26,7 @@ GOOD = "https://gcr.io/acme/checkout@sha256:" + "1" * 64
 UNATTESTED = "https://gcr.io/acme/checkout@sha256:" + "2" * 64
 OTHER_IMAGE = "https://gcr.io/acme/payments@sha256:" + "3" * 64
 ATTESTED_ELSEWHERE = "https://gcr.io/acme/ledger@sha256:" + "4" * 64
+STORED_WITHOUT_SCHEME = "gcr.io/acme/cart@sha256:" + "5" * 64
 
 
 def b64(data: bytes) -> str:
@@ -100,6 +103,7 @@ def grafeas(qa_key):
     # A release whose attestations live only in the attestor project.
     elsewhere = occurrences_of(ATTESTED_ELSEWHERE, qa_key, name="elsewhere")
     data["acme"] += [o for o in elsewhere if o["kind"] != "ATTESTATION"]
+    data["acme"] += occurrences_of(STORED_WITHOUT_SCHEME, qa_key, name="bare")
     data["attestors"] += [o for o in elsewhere if o["kind"] == "ATTESTATION"]
     with GrafeasTestServer(data, max_page_size=2) as server:
         yield server
@@ -209,7 +213,7 @@ def test_releases_json_and_csv_from_the_server(grafeas, policy_file):
                     "--format", "json")
     assert completed.returncode == 0, completed.stderr
     rows = {row["resource_uri"]: row for row in json.loads(completed.stdout)}
-    assert set(rows) == {GOOD, UNATTESTED, ATTESTED_ELSEWHERE}
+    assert set(rows) == {GOOD, UNATTESTED, ATTESTED_ELSEWHERE, STORED_WITHOUT_SCHEME}
     assert rows[GOOD]["allowed"] is True and rows[UNATTESTED]["allowed"] is False
     assert rows[GOOD]["service"] == "gcr.io/acme/checkout"
     assert rows[GOOD]["source_revision"] == "abc123"
@@ -219,3 +223,59 @@ def test_releases_json_and_csv_from_the_server(grafeas, policy_file):
     assert csv.returncode == 0
     header, *lines = csv.stdout.strip().splitlines()
     assert header.startswith("service,") and len(lines) == 2  # ledger is another service
+
+
+@pytest.mark.parametrize("given, stored", [
+    (GOOD.removeprefix("https://"), GOOD),
+    ("https://" + STORED_WITHOUT_SCHEME, STORED_WITHOUT_SCHEME),
+    (STORED_WITHOUT_SCHEME, STORED_WITHOUT_SCHEME),
+], ids=["scheme-left-out", "scheme-added", "as-stored"])
+def test_gate_matches_a_resource_with_or_without_https(grafeas, policy_file, given, stored):
+    completed = gate(grafeas.url, policy_file, given, "--format", "json")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    result = json.loads(completed.stdout)
+    assert result["resource"] == stored and result["allowed"] is True
+
+
+def test_a_resource_with_no_occurrences_says_so_and_suggests_the_close_one(grafeas, policy_file):
+    typo = GOOD[:-1] + "0"
+    completed = gate(grafeas.url, policy_file, typo)
+    assert completed.returncode == 1
+    assert completed.stdout.splitlines() == [
+        f"DENIED: {typo}",
+        f"  no occurrences for this resource (check the URI; did you mean {GOOD}?)",
+    ]
+    as_json = json.loads(gate(grafeas.url, policy_file, typo, "--format", "json").stdout)
+    assert as_json["allowed"] is False and as_json["not_found"].startswith("no occurrences for this resource")
+
+
+@pytest.mark.parametrize("resource", ["", "   ", "checkout", "gcr.io/acme/check out@sha256:1"])
+def test_an_empty_or_non_uri_resource_is_a_usage_error(grafeas, policy_file, resource):
+    requests_before = len(grafeas.requests)
+    completed = gate(grafeas.url, policy_file, resource)
+    assert completed.returncode == 2
+    assert completed.stderr.startswith("error: --resource")
+    assert len(grafeas.requests) == requests_before, "an empty filter would have listed the whole project"
+
+
+def test_releases_csv_cells_are_plain_text(grafeas, policy_file):
+    completed = cli("releases", "--grafeas-url", grafeas.url, "--project", "acme", "--policy", str(policy_file),
+                    "--format", "csv")
+    assert completed.returncode == 0, completed.stderr
+    rows = {row["resource_uri"]: row for row in csv.DictReader(io.StringIO(completed.stdout))}
+    good, bad = rows[GOOD], rows[UNATTESTED]
+    assert good["build_time"] == "2026-11-01T09:58:00Z" and good["last_scan_time"] == "2026-11-01T10:05:00Z"
+    assert good["allowed"] == "True" and good["failed_checks"] == "" and good["running_in"] == ""
+    assert bad["failed_checks"] == f"attestation:{QA_NOTE}"
+    assert "Timestamp(" not in completed.stdout and "['" not in completed.stdout
+
+
+def test_releases_table_shows_the_full_uri_and_one_word_verdicts(grafeas, policy_file):
+    completed = cli("releases", "--grafeas-url", grafeas.url, "--project", "acme", "--policy", str(policy_file))
+    assert completed.returncode == 0, completed.stderr
+    header, *lines = completed.stdout.splitlines()
+    assert header.split()[-4:] == ["first", "failed", "check", "resource"]
+    by_uri = {line.split()[-1]: line.split() for line in lines}
+    assert by_uri[GOOD][-3:-1] == ["allowed", "-"]
+    assert by_uri[UNATTESTED][-3:-1] == ["denied", f"attestation:{QA_NOTE}"]
+    assert "DENIED" not in completed.stdout

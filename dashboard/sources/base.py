@@ -9,6 +9,7 @@ simply has no row: absence is information, never a default.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -53,6 +54,15 @@ class HealthSource(Protocol):
 
     def observe(self, catalog: Catalog, *, at: datetime, cluster: str | None = None) -> Observations:
         """Measure every signal of ``catalog`` at ``at``, for one cluster or all of them."""
+
+
+class SupplyChainSource(Protocol):
+    """Anything that lists raw Grafeas occurrences: of one release, or of every release."""
+
+    description: str
+
+    def occurrences(self, resource_url: str | None = None) -> Iterable[dict]:
+        """Raw occurrences as the Grafeas API returns them; may raise :class:`SourceError`."""
 
 
 def observation_frame(rows: list[dict]) -> pd.DataFrame:

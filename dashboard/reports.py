@@ -1,0 +1,116 @@
+"""Text and CSV renderings of the engine's results, shared by the CLI and the pages so that a gate
+verdict or a release table reads the same on screen and in CI.
+
+Remote strings (label values, note names, check details) pass through
+:func:`dashboard.redaction.printable`, so a terminal escape in a label is shown, never obeyed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from dashboard.gate import GateResult
+from dashboard.health import Evaluation, verdict_table
+from dashboard.redaction import printable
+
+LIST_SEPARATOR = "; "
+RFC3339_UTC = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def rfc3339(moment: Any) -> str:
+    """A time as RFC 3339 UTC (``2026-12-02T10:00:00Z``); empty for a missing one."""
+    if moment is None or (not isinstance(moment, str) and pd.isna(moment)):
+        return ""
+    return pd.Timestamp(moment).tz_convert("UTC").strftime(RFC3339_UTC)
+
+
+def gate_verdict_word(allowed: bool) -> str:
+    """One word per verdict, the same in every output."""
+    return "allowed" if allowed else "denied"
+
+
+def gate_text(result: GateResult, *, not_found: str | None = None) -> str:
+    """The gate's verdict for people: the verdict line, each failed check, the count passed.
+
+    ``not_found`` replaces the list of checks when the release has no occurrences at all: every
+    check would fail for the same reason, and the reason is the URI.
+    """
+    lines = [f"{gate_verdict_word(result.allowed).upper()}: {printable(result.resource)}"]
+    if not_found is not None:
+        lines.append(f"  {not_found}")
+        return "\n".join(lines)
+    lines += [f"  FAILED {printable(check.name)}: {printable(check.detail)}"
+              for check in result.checks if not check.passed]
+    passed = sum(check.passed for check in result.checks)
+    lines.append(f"  {passed} of {len(result.checks)} checks passed")
+    return "\n".join(lines)
+
+
+def releases_text(table: pd.DataFrame) -> str:
+    """The release table for people: one line per release, the full resource URI last."""
+    if table.empty:
+        return "no releases found"
+    view = pd.DataFrame({
+        "service": table["service"],
+        "digest": table["digest"].fillna("").str.slice(0, 19),
+        "revision": table["source_revision"].fillna("").astype(str).str.slice(0, 10),
+        "built": _minutes(table["build_time"]),
+        "scan": table["scan_status"].fillna("-"),
+        "critical": table["vulns_critical"],
+        "high": table["vulns_high"],
+        "fixable": table["vulns_fixable"],
+        "verified": [f"{v}/{r}" for v, r in zip(table["attestations_verified"], table["attestations_required"])],
+        "deployed": _minutes(table["last_deployed"]),
+        "gate": [gate_verdict_word(allowed) for allowed in table["allowed"]],
+        "first failed check": [checks[0] if checks else "-" for checks in table["failed_checks"]],
+        "resource": table["resource_uri"],
+    })
+    for column in ("service", "first failed check", "resource", "scan"):
+        view[column] = view[column].map(lambda text: printable(str(text)))
+    return view.to_string(index=False, justify="left")
+
+
+def releases_csv(table: pd.DataFrame) -> str:
+    """Every release column as plain text cells: RFC 3339 UTC times, lists joined by ``; ``."""
+    return pd.DataFrame({column: table[column].map(_csv_cell) for column in table.columns}).to_csv(index=False)
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, dict):
+        # A deployment: where and when, the two facts a spreadsheet reader filters by.
+        where = value.get("cluster") or value.get("address") or ""
+        return f"{where}@{rfc3339(value.get('deploy_time'))}" if value.get("deploy_time") else where
+    if isinstance(value, (list, tuple)):
+        return LIST_SEPARATOR.join(str(_csv_cell(item)) for item in value)
+    if isinstance(value, pd.Timestamp):
+        return rfc3339(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value
+
+
+def _minutes(times: pd.Series) -> pd.Series:
+    return pd.to_datetime(times, utc=True).dt.strftime("%Y-%m-%d %H:%M").fillna("-")
+
+
+def evaluation_table(evaluation: Evaluation) -> str:
+    """A plain-text table for people: one line per node and component, with the deciding reason."""
+    table = verdict_table(evaluation.verdicts)
+    header = ("CLUSTER", "NODE", "COMPONENT", "VERDICT", "WHY")
+    lines = [header] + [
+        tuple(printable(str(cell)) for cell in (row.cluster or "-", row.node, row.component, row.verdict, row.why))
+        for row in table.itertuples(index=False)
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    text = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line[:-1], widths)) + "  " + line[-1]
+        for line in lines
+    ]
+    counts = table["verdict"].value_counts()
+    summary = f"{printable(evaluation.source)} at {evaluation.at.isoformat()}: " + (
+        ", ".join(f"{count} {verdict}" for verdict, count in counts.items()) or "no node components found"
+    )
+    return "\n".join([*text, "", summary])
