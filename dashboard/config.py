@@ -59,6 +59,7 @@ one is a :class:`ConfigError` naming the key. Credentials are refused in the fil
 
 Environment: PROMETHEUS_URL, PROMETHEUS_TOKEN, PROMETHEUS_USERNAME, PROMETHEUS_PASSWORD,
 PROMETHEUS_HEADERS (``Name=value,…``), PROMETHEUS_CA_BUNDLE, PROMETHEUS_INSECURE, PROMETHEUS_TIMEOUT,
+PROMETHEUS_EVALUATION_TIMEOUT, PROMETHEUS_MAX_BODY_BYTES, PROMETHEUS_MAX_SAMPLES,
 DASHBOARD_CONFIG, DASHBOARD_CLUSTER, DASHBOARD_PRESET, DASHBOARD_WINDOW, GRAFEAS_URL, GRAFEAS_TOKEN,
 GRAFEAS_API, GRAFEAS_PROJECT, GRAFEAS_USER_PROJECT, GRAFEAS_CA_BUNDLE, GRAFEAS_TIMEOUT, GATE_POLICY.
 """
@@ -68,7 +69,6 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -78,11 +78,11 @@ from urllib.parse import urlsplit
 
 from dashboard.catalog import COMPONENTS, PRESETS, Catalog, Selectors
 from dashboard.durations import parse_duration
+from dashboard.matchers import is_label_name, validate_matchers
 from dashboard.sources.prometheus import PrometheusSettings
 
 DEFAULT_SECRETS_PATH = Path(".streamlit/secrets.toml")
 MIN_WINDOW_SECONDS = 60
-LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 # Headers that carry credentials: allowed from the environment, refused in the config file.
 CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
@@ -231,7 +231,7 @@ def _window(value: Any, key: str) -> str:
 
 def _label_name(value: Any, key: str) -> str:
     name = _text(value, key)
-    if not LABEL_NAME.fullmatch(name):
+    if not is_label_name(name):
         raise ConfigError(f"{key} {name!r} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")
     return name
 
@@ -270,6 +270,9 @@ FILE_SCHEMA: dict[str, dict[str, _Check | None]] = {
         "url": _file_url,
         "timeout_seconds": _positive_number,
         "parallel_queries": _positive_int,
+        "evaluation_timeout_seconds": _positive_number,
+        "max_body_bytes": _positive_int,
+        "max_samples": _positive_int,
         "ca_bundle": _existing_file,
         "insecure": _boolean,
         "basic_auth_user": _nonempty,
@@ -381,6 +384,16 @@ def _env_number(env: Mapping[str, str], variable: str) -> float | None:
     return _positive_number(value, variable)
 
 
+def _env_int(env: Mapping[str, str], variable: str) -> int | None:
+    if not env.get(variable):
+        return None
+    try:
+        value = int(env[variable])
+    except ValueError:
+        raise ConfigError(f"{variable} must be a whole number, not {env[variable]!r}") from None
+    return _positive_int(value, variable)
+
+
 def _env_boolean(env: Mapping[str, str], variable: str) -> bool | None:
     if variable not in env:
         return None
@@ -436,7 +449,21 @@ def _prometheus_settings(
         ca_bundle=_from_env(env, "PROMETHEUS_CA_BUNDLE", _existing_file) or prom_file.get("ca_bundle"),
         insecure=prom_file.get("insecure", False) if insecure is None else insecure,
         parallel_queries=prom_file.get("parallel_queries", 4),
+        **_prometheus_bounds(prom_file, env),
     )
+
+
+def _prometheus_bounds(prom_file: dict, env: Mapping[str, str]) -> dict[str, Any]:
+    """The evaluation deadline and answer caps: environment over file; unset keeps the defaults."""
+    bounds: dict[str, Any] = {}
+    timeout = _env_number(env, "PROMETHEUS_EVALUATION_TIMEOUT") or prom_file.get("evaluation_timeout_seconds")
+    if timeout is not None:
+        bounds["evaluation_timeout_seconds"] = timeout
+    for key, variable in (("max_body_bytes", "PROMETHEUS_MAX_BODY_BYTES"), ("max_samples", "PROMETHEUS_MAX_SAMPLES")):
+        value = _env_int(env, variable) or prom_file.get(key)
+        if value is not None:
+            bounds[key] = value
+    return bounds
 
 
 def _catalog(health_file: dict, env: Mapping[str, str], cli: Mapping[str, Any]) -> Catalog:
@@ -471,7 +498,12 @@ def _selectors(selectors: Selectors, overrides: dict) -> Selectors:
         name = key.replace("-", "_")
         if name not in names:
             raise ConfigError(f"[health.selectors] {key}: unknown selector{_did_you_mean(name, names)}")
-        selectors = replace(selectors, **{name: _nonempty(value, f"[health.selectors] {key}")})
+        where = f"[health.selectors] {key}"
+        try:
+            matchers = validate_matchers(_nonempty(value, where))
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
+        selectors = replace(selectors, **{name: matchers})
     return selectors
 
 

@@ -201,3 +201,43 @@ def test_cluster_aliases_from_the_config_file(tmp_path):
     with pytest.raises(ConfigError, match=r"\[clusters\] aliases.prod-eu-1 must be a string"):
         load_settings({"config": str(write(tmp_path, "[clusters.aliases]\nprod-eu-1 = 3\n"))}, env={},
                       secrets_path=NO_SECRETS)
+
+
+@pytest.mark.parametrize("selector, message", [
+    ('job="kubelet"} or vector(1) or {job="x"', "expected a comma"),
+    ('job="kubelet', "unterminated"),
+    ("job=kubelet", "expected a quoted string"),
+], ids=["brace-breaks-out", "unterminated", "unquoted"])
+def test_selectors_must_parse_as_label_matcher_lists(tmp_path, selector, message):
+    config = write(tmp_path, f"[health.selectors]\nkubelet = '{selector}'\n")
+    with pytest.raises(ConfigError, match=r"\[health.selectors\] kubelet: .*" + message):
+        load_settings({"config": str(config)}, env={}, secrets_path=NO_SECRETS)
+
+
+def test_a_valid_selector_list_is_kept_as_written(tmp_path):
+    config = write(tmp_path, "[health.selectors]\nkubelet = 'job=\"kubelet\", metrics_path=~\"/metrics\"'\n")
+    settings = load_settings({"config": str(config)}, env={}, secrets_path=NO_SECRETS)
+    assert settings.catalog.selectors.kubelet == 'job="kubelet", metrics_path=~"/metrics"'
+
+
+def test_prometheus_bounds_from_file_and_environment(tmp_path):
+    config = write(tmp_path, '[prometheus]\nurl = "http://prom:9090"\nevaluation_timeout_seconds = 30\n'
+                             'max_body_bytes = 1048576\nmax_samples = 1000\n')
+    settings = load_settings({"config": str(config)}, env={}, secrets_path=NO_SECRETS)
+    prometheus = settings.prometheus
+    assert (prometheus.evaluation_timeout_seconds, prometheus.max_body_bytes, prometheus.max_samples) == (30, 2**20, 1000)
+    env = {"PROMETHEUS_EVALUATION_TIMEOUT": "5", "PROMETHEUS_MAX_BODY_BYTES": "2048", "PROMETHEUS_MAX_SAMPLES": "10"}
+    prometheus = load_settings({"config": str(config)}, env=env, secrets_path=NO_SECRETS).prometheus
+    assert (prometheus.evaluation_timeout_seconds, prometheus.max_body_bytes, prometheus.max_samples) == (5, 2048, 10)
+    defaults = load_settings({"prometheus_url": "http://prom:9090"}, env={}, secrets_path=NO_SECRETS).prometheus
+    assert (defaults.evaluation_timeout_seconds, defaults.max_body_bytes, defaults.max_samples) == (60, 16 * 2**20, 50_000)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"PROMETHEUS_MAX_SAMPLES": "lots"}, "PROMETHEUS_MAX_SAMPLES must be a whole number"),
+    ({"PROMETHEUS_MAX_BODY_BYTES": "0"}, "PROMETHEUS_MAX_BODY_BYTES must be at least 1"),
+    ({"PROMETHEUS_EVALUATION_TIMEOUT": "inf"}, "PROMETHEUS_EVALUATION_TIMEOUT must be a finite positive number"),
+])
+def test_prometheus_bounds_from_the_environment_are_checked(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings({}, env={"PROMETHEUS_URL": "http://prom:9090", **env}, secrets_path=NO_SECRETS)
