@@ -361,7 +361,7 @@ def test_token_is_sent_as_bearer_and_never_shown():
     assert "authorization" not in server.requests[1].headers
     assert "answered 401 UNAUTHENTICATED" in str(without_token.value)
     assert "answered 401" in str(wrong_token.value)
-    assert TOKEN not in str(echoed.value) and "[token]" in str(echoed.value)
+    assert TOKEN not in str(echoed.value) and "[redacted]" in str(echoed.value)
     client = client_for(server, token=TOKEN)
     assert TOKEN not in repr(client) and TOKEN not in str(vars(client))
 

@@ -7,8 +7,15 @@ works through the occurrences as they come (``normalise`` does) works while the 
 The open-source server ignores ``filter``, so the client always re-filters by resource URI and
 kind itself: trusting the server would attribute other images' attestations to this release.
 
-Every failure surfaces as :class:`GrafeasError`, a one-line message fit for an operator. The bearer
-token never appears in messages, ``repr`` or logs.
+A listing is bounded by pages, by items and by a deadline; each request by a total deadline
+(connect, headers and body within ``timeout``, :mod:`dashboard.sources.deadline`) and its body,
+decoded as it streams in, by a size cap. Redirects are followed only to the same scheme, host and
+port, a few times.
+
+Every failure surfaces as :class:`GrafeasError`, a one-line message fit for an operator; an answer
+of the wrong shape is one too, never an exception from deep inside. The bearer token never appears
+in messages, ``repr`` or logs: every text that came from the server is redacted
+(:mod:`dashboard.redaction`, whole token or any fragment of it) before it is cut.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import email.utils
 import http.client
 import json
 import logging
+import math
 import queue
 import re
 import socket
@@ -26,15 +34,17 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
-from typing import Any
-from urllib.parse import quote, urlsplit
+from typing import Any, Generic, NamedTuple, TypeVar
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
 
 from dashboard.occurrences import kind as occurrence_kind
 from dashboard.occurrences import resource_uri as occurrence_resource_uri
+from dashboard.redaction import printable, redact, secret_forms
 from dashboard.sources.base import SourceError
+from dashboard.sources.deadline import DeadlineAdapter, deadline
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +54,13 @@ MAX_PAGE_SIZE = 1000
 _PAGES_AHEAD = 2
 _HAND_OVER_POLL = 0.1
 RETRYABLE_STATUSES = frozenset({429, 503})
+_MAX_REDIRECTS = 3
+# Decoded body bytes per read: urllib3 inflates at most this much per call, so a gzip bomb stops
+# within one chunk of the cap; large enough that a 1 MB page takes a handful of reads.
+_CHUNK = 256 * 1024
+# Of an error answer only a summary is shown; the rest is not read.
+_ERROR_BODY_BYTES = 64 * 1024
+_MAX_SERVER_TEXT = 200
 # google.rpc.Code names by number, for gRPC-gateway error bodies that carry only the number.
 _GRPC_CODES = ("OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
                "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
@@ -65,12 +82,15 @@ class GrafeasError(SourceError):
         super().__init__(one_line)
 
 
-class _Secret:
-    """Holds the token so that ``repr``/``vars`` of the client never show it."""
+_T = TypeVar("_T")
+
+
+class _Secret(Generic[_T]):
+    """Holds the token (or its forms) so that ``repr``/``vars`` of the client never show it."""
 
     __slots__ = ("value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: _T) -> None:
         self.value = value
 
     def __repr__(self) -> str:
@@ -83,7 +103,9 @@ class GrafeasClient:
     ``url`` is the server root (e.g. ``https://containeranalysis.googleapis.com``); ``api`` picks
     the ``/v1`` or ``/v1beta1`` paths. Requests are retried only on 429 and 503, with exponential
     backoff from ``retry_base_delay`` seconds, honouring ``Retry-After``; every wait is capped at
-    ``max_retry_delay``. ``max_pages`` bounds one listing.
+    ``max_retry_delay``. One listing ends with an error after ``max_pages`` pages, more than
+    ``max_occurrences`` items or ``listing_deadline_seconds``; one request after ``timeout``
+    seconds in all or a body over ``max_body_bytes`` decoded.
     """
 
     def __init__(self, url: str, *, api: str = "v1", token: str | None = None,
@@ -91,7 +113,8 @@ class GrafeasClient:
                  insecure: bool = False, timeout: float = 10.0, page_size: int = MAX_PAGE_SIZE,
                  max_retries: int = 3, retry_base_delay: float = 0.5,
                  max_retry_delay: float = 10.0, max_pages: int = 10_000,
-                 session: requests.Session | None = None) -> None:
+                 max_occurrences: int = 1_000_000, listing_deadline_seconds: float = 300.0,
+                 max_body_bytes: int = 64 * 2**20) -> None:
         parts = urlsplit(url.strip() if isinstance(url, str) else "")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("Grafeas url must be an http:// or https:// URL")
@@ -105,10 +128,15 @@ class GrafeasClient:
             raise ValueError("give either ca_bundle or insecure, not both")
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
-        if timeout <= 0 or max_retries < 0 or retry_base_delay < 0 or max_retry_delay < 0:
-            raise ValueError("timeout must be positive; retry settings must not be negative")
-        if max_pages < 1:
-            raise ValueError("max_pages must be at least 1")
+        if not all(math.isfinite(value) for value in
+                   (timeout, retry_base_delay, max_retry_delay, listing_deadline_seconds)):
+            raise ValueError("timeouts and retry delays must be finite numbers")
+        if timeout <= 0 or listing_deadline_seconds <= 0:
+            raise ValueError("timeout and listing_deadline_seconds must be positive")
+        if max_retries < 0 or retry_base_delay < 0 or max_retry_delay < 0:
+            raise ValueError("retry settings must not be negative")
+        if min(max_pages, max_occurrences, max_body_bytes) < 1:
+            raise ValueError("max_pages, max_occurrences and max_body_bytes must be at least 1")
         self._base_url = url.strip().rstrip("/")
         port = f":{parts.port}" if parts.port else ""
         # Shown in messages: no user-info, path or query that might carry a secret.
@@ -123,7 +151,15 @@ class GrafeasClient:
         self._retry_base_delay = float(retry_base_delay)
         self._max_retry_delay = float(max_retry_delay)
         self._max_pages = int(max_pages)
-        self._session = session if session is not None else requests.Session()
+        self._max_occurrences = int(max_occurrences)
+        self._listing_deadline = float(listing_deadline_seconds)
+        self._max_body_bytes = int(max_body_bytes)
+        # Server texts may echo the request: the token or URL user-info, whole or in part.
+        self._secrets = _Secret(secret_forms(bearer_token=token, url=url))
+        self._session = requests.Session()
+        adapter = DeadlineAdapter()
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
 
     def __repr__(self) -> str:
         token = "<set>" if self._token else None
@@ -222,29 +258,38 @@ class GrafeasClient:
             return False
 
         try:
+            where = f"Grafeas at {self.display_url}"
+            listing_end = time.monotonic() + self._listing_deadline
             listed = 0
             seen_tokens: set[str] = set()
             page_token = ""
             for page_number in range(1, self._max_pages + 1):
                 page = self._get(path, {**params, "pageToken": page_token} if page_token
-                                 else params)
+                                 else params, listing_end)
                 page_items = page.get(field)
                 if page_items is None:
                     page_items = []
                 if not isinstance(page_items, list):
-                    raise GrafeasError(f"Grafeas at {self.display_url} answered {path} with "
-                                       f"{field!r} that is not a list")
-                page_token = page.get("nextPageToken", page.get("next_page_token")) or ""
+                    raise GrafeasError(f"{where} answered {path} with {field!r} that is not a list")
+                if not all(isinstance(item, dict) for item in page_items):
+                    raise GrafeasError(f"{where} answered {path} with an item of {field!r} that "
+                                       f"is not an object")
+                page_token = page.get("nextPageToken", page.get("next_page_token"))
+                if page_token is None:
+                    page_token = ""
                 if not isinstance(page_token, str):
-                    raise GrafeasError(f"Grafeas at {self.display_url} answered {path} with a "
-                                       f"nextPageToken that is not a string")
+                    raise GrafeasError(f"{where} answered {path} with a nextPageToken that is "
+                                       f"not a string")
                 if page_token in seen_tokens:
-                    raise GrafeasError(f"Grafeas at {self.display_url} repeated page token "
-                                       f"{_shorten(page_token)!r} on page {page_number} of "
-                                       f"{path}; stopped to avoid an endless loop")
+                    raise GrafeasError(f"{where} repeated page token "
+                                       f"{self._server_text(page_token, 40)!r} on page "
+                                       f"{page_number} of {path}; stopped to avoid an endless loop")
                 seen_tokens.add(page_token)
-                page_items = [item for item in page_items if isinstance(item, dict)]
                 listed += len(page_items)
+                if listed > self._max_occurrences:
+                    raise GrafeasError(f"{where} sent more than {self._max_occurrences:,} {field} "
+                                       f"for {path}: stopped after {page_number} pages "
+                                       f"(max_occurrences)")
                 if not hand_over(page_items):
                     return
                 if not page_token:
@@ -252,8 +297,8 @@ class GrafeasClient:
                               page_number)
                     hand_over(None)
                     return
-            raise GrafeasError(f"Grafeas at {self.display_url} still had more pages of {path} "
-                               f"after {self._max_pages} pages; stopped")
+            raise GrafeasError(f"{where} still had more pages of {path}: stopped after "
+                               f"{self._max_pages} pages (max_pages)")
         except BaseException as error:  # noqa: BLE001 - handed to the caller, raised there
             hand_over(error)
 
@@ -265,26 +310,88 @@ class GrafeasClient:
             headers["X-Goog-User-Project"] = self._user_project
         return headers
 
-    def _get(self, path: str, params: dict[str, str]) -> dict:
-        url = self._base_url + path
-        attempt = 0
+    def _get(self, path: str, params: dict[str, str], listing_end: float) -> dict:
+        """One page: retried on 429/503, same-origin redirects followed, every request (each
+        retry and hop) within ``timeout`` and all of them before ``listing_end``."""
+        where = f"Grafeas at {self.display_url}"
+        url, query = self._base_url + path, params
+        attempt = redirects = 0
         while True:
-            try:
-                # stream=True: the body is then read in one piece by _decode.
-                response = self._session.get(url, params=params, headers=self._headers(),
-                                             timeout=self._timeout, verify=self._verify,
-                                             stream=True)
-            except requests.RequestException as error:
-                raise GrafeasError(self._redact(self._transport_message(error))) from None
-            if response.status_code in RETRYABLE_STATUSES and attempt < self._max_retries:
-                delay = self._retry_delay(attempt, response.headers.get("Retry-After"))
+            answer = self._exchange(url, query, path, listing_end)
+            if answer.location is not None:
+                target = self._redirect_target(answer, path)
+                redirects += 1
+                if redirects > _MAX_REDIRECTS:
+                    raise GrafeasError(f"{where} redirected {path} more than {_MAX_REDIRECTS} "
+                                       f"times")
+                url, query = target, None  # the Location carries its own query
+                continue
+            if answer.status in RETRYABLE_STATUSES and attempt < self._max_retries:
+                delay = self._retry_delay(attempt, answer.headers.get("Retry-After"))
+                if time.monotonic() + delay >= listing_end:
+                    raise GrafeasError(self._listing_late(path))
                 log.info("Grafeas at %s answered %d; retrying %s in %.2f s", self.display_url,
-                         response.status_code, path, delay)
-                response.close()
+                         answer.status, path, delay)
                 time.sleep(delay)
                 attempt += 1
                 continue
-            return self._decode(response, path)
+            if not 200 <= answer.status < 300:
+                status, message = _error_summary(answer.reason, answer.body)
+                text = f"{where} answered {answer.status} {self._server_text(status, 60)}"
+                message = self._server_text(message, _MAX_SERVER_TEXT)
+                raise GrafeasError(f"{text}: {message}" if message else text)
+            return self._decode(answer.body, path)
+
+    def _exchange(self, url: str, query: dict[str, str] | None, path: str,
+                  listing_end: float) -> _Answer:
+        """One HTTP request and its body, read against the cap, all within the deadline."""
+        own_end = time.monotonic() + self._timeout
+        end = min(own_end, listing_end)
+        if time.monotonic() >= end:
+            raise GrafeasError(self._listing_late(path))
+        try:
+            with deadline(end), self._session.get(
+                    url, params=query, headers=self._headers(), timeout=self._timeout,
+                    verify=self._verify, stream=True, allow_redirects=False) as response:
+                status, reason, headers = response.status_code, response.reason or "", response.headers
+                if response.is_redirect:
+                    return _Answer(status, reason, headers, b"", response.url, headers["location"])
+                if 200 <= status < 300:
+                    body = self._read(response, path)
+                else:
+                    body = response.raw.read(_ERROR_BODY_BYTES, decode_content=True)
+                return _Answer(status, reason, headers, body, response.url, None)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            if end < own_end and _is_timeout(error):
+                raise GrafeasError(self._listing_late(path)) from None
+            raise GrafeasError(self._redact(self._transport_message(error))) from None
+
+    def _read(self, response: requests.Response, path: str) -> bytes:
+        """The decoded body, stopped at ``max_body_bytes``: a small gzip bomb never inflates."""
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := response.raw.read(_CHUNK, decode_content=True):
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise GrafeasError(f"Grafeas at {self.display_url} sent an answer to {path} "
+                                   f"larger than {self._max_body_bytes:,} bytes decoded "
+                                   f"(max_body_bytes); stopped reading")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _redirect_target(self, answer: _Answer, path: str) -> str:
+        """Where a redirect points, if it stays on this server's scheme, host and port."""
+        where = f"Grafeas at {self.display_url}"
+        try:
+            target = urljoin(answer.url, answer.location or "")
+            same_origin = _origin(target) == _origin(self._base_url)
+            shown = _display_url(target)
+        except ValueError:
+            raise GrafeasError(f"{where} redirected {path} to an invalid location") from None
+        if not same_origin:
+            raise GrafeasError(f"{where} redirected {path} to {self._server_text(shown, 120)}, "
+                               f"another scheme, host or port: not followed")
+        return target
 
     def _retry_delay(self, attempt: int, retry_after: str | None) -> float:
         delay = self._retry_base_delay * 2 ** attempt
@@ -293,26 +400,22 @@ class GrafeasClient:
             delay = max(delay, server_delay)
         return min(delay, self._max_retry_delay)
 
-    def _decode(self, response: requests.Response, path: str) -> dict:
+    def _decode(self, content: bytes, path: str) -> dict:
         where = f"Grafeas at {self.display_url}"
-        if not 200 <= response.status_code < 300:
-            status, message = _error_summary(response)
-            text = f"{where} answered {response.status_code} {status}"
-            raise GrafeasError(self._redact(f"{text}: {message}" if message else text))
-        try:
-            # One read of the whole body: requests' .content reads it in 10 KiB pieces, which
-            # doubles the client's transport CPU on a page of 1000 occurrences.
-            content = response.raw.read(decode_content=True)
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise GrafeasError(self._redact(self._transport_message(error))) from None
         try:
             body = json.loads(content)
+        except RecursionError:
+            raise GrafeasError(f"{where} answered {path} with JSON nested too deeply") from None
         except ValueError:
             raise GrafeasError(f"{where} answered {path} with invalid JSON") from None
         if not isinstance(body, dict):
             raise GrafeasError(f"{where} answered {path} with JSON that is not an object "
                                f"({type(body).__name__})")
         return body
+
+    def _listing_late(self, path: str) -> str:
+        return (f"listing {path} from Grafeas at {self.display_url} did not finish within "
+                f"{self._listing_deadline:g} s (listing_deadline_seconds)")
 
     def _transport_message(self, error: Exception) -> str:
         where = f"Grafeas at {self.display_url}"
@@ -326,9 +429,7 @@ class GrafeasClient:
             reason = getattr(tls_error, "verify_message", None) or getattr(tls_error, "reason", None)
             return (f"{where}: TLS handshake failed ({reason or 'unknown reason'}); "
                     f"check ca_bundle")
-        # requests reports a timeout while reading the body as a ConnectionError, hence the search.
-        if isinstance(error, requests.Timeout) or _find_cause(
-                error, (TimeoutError, urllib3.exceptions.TimeoutError)):
+        if _is_timeout(error):
             return f"{where} did not answer within {self._timeout:g} s"
         if _find_cause(error, (http.client.IncompleteRead, urllib3.exceptions.IncompleteRead)):
             return f"{where} closed the connection before the answer was complete"
@@ -337,7 +438,24 @@ class GrafeasClient:
         return f"request to {where} failed ({type(error).__name__})"
 
     def _redact(self, message: str) -> str:
-        return message.replace(self._token.value, "[token]") if self._token else message
+        return printable(redact(message, self._secrets.value))
+
+    def _server_text(self, text: str, limit: int) -> str:
+        """A text the server sent, safe to show: secrets cut out first, then made one visible
+        line, then shortened (cutting first could leave part of a token that redaction misses)."""
+        clean = self._redact(" ".join(text.split()))
+        return clean if len(clean) <= limit else clean[:limit] + "…"
+
+
+class _Answer(NamedTuple):
+    """One HTTP exchange: ``location`` is set for a redirect (whose body is not read)."""
+
+    status: int
+    reason: str
+    headers: Any
+    body: bytes
+    url: str
+    location: str | None
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -398,12 +516,12 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
-def _error_summary(response: requests.Response) -> tuple[str, str]:
-    """Status name and message of an error answer (Google, gRPC-gateway or plain text body)."""
-    reason = response.reason or ""
+def _error_summary(reason: str, content: bytes) -> tuple[str, str]:
+    """Status name and message of an error answer (Google, gRPC-gateway or plain text body), as
+    the server sent them: the caller redacts and shortens them."""
     try:
-        body = json.loads(response.content)
-    except ValueError:
+        body = json.loads(content)
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
         error = body.get("error")
@@ -417,8 +535,26 @@ def _error_summary(response: requests.Response) -> tuple[str, str]:
         if isinstance(code, int) and 0 <= code < len(_GRPC_CODES):
             reason = _GRPC_CODES[code]
         return reason, message if isinstance(message, str) else ""
-    text = response.content[:400].decode("utf-8", "replace").strip()
-    return reason, "" if text.startswith("<") else text[:200]
+    text = content.decode("utf-8", "replace").strip()
+    return reason, "" if text.startswith("<") else text
+
+
+def _is_timeout(error: BaseException) -> bool:
+    # requests reports a timeout while reading the body as a ConnectionError, hence the search.
+    return isinstance(error, requests.Timeout) or _find_cause(
+        error, (TimeoutError, urllib3.exceptions.TimeoutError)) is not None
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
+def _display_url(url: str) -> str:
+    """``url`` without user-info, query or fragment."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
 
 
 def _find_cause(error: BaseException,
@@ -437,10 +573,6 @@ def _find_cause(error: BaseException,
         pending.extend([current.__cause__, current.__context__, *current.args,
                         getattr(current, "reason", None)])
     return None
-
-
-def _shorten(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def token_from_command(argv: list[str], timeout: float = 10.0) -> str:
@@ -506,6 +638,9 @@ class GrafeasSource:
                 self._client = GrafeasClient(
                     settings.url, api=settings.api, token=token, user_project=settings.user_project,
                     ca_bundle=settings.ca_bundle, insecure=settings.insecure, timeout=settings.timeout_seconds,
+                    max_pages=settings.max_pages, max_occurrences=settings.max_occurrences,
+                    listing_deadline_seconds=settings.listing_deadline_seconds,
+                    max_body_bytes=settings.max_body_bytes,
                 )
             except ValueError as error:
                 raise GrafeasError(f"Grafeas settings: {error}") from None
