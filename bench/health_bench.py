@@ -25,17 +25,13 @@ from pathlib import Path
 import requests
 
 from dashboard.catalog import PRESETS, build_queries
+from dashboard.durations import parse_duration
 from dashboard.health import evaluate
 from dashboard.sources.demo import demo_scenario, write_openmetrics
 from dashboard.sources.prometheus import PrometheusSettings, PrometheusSource
 from tests.promserver import start_prometheus
 
 CATALOG = PRESETS["kube-prometheus-stack"]
-
-
-def parse_duration(text: str) -> timedelta:
-    units = {"m": 60, "h": 3600, "d": 86400}
-    return timedelta(seconds=float(text[:-1]) * units[text[-1]])
 
 
 def raw_query_seconds(url: str, at: datetime) -> tuple[float, int]:
@@ -85,7 +81,7 @@ def main() -> None:
 
     end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     scenario = demo_scenario(
-        end, clusters=("bench",), nodes=args.nodes, history=parse_duration(args.history),
+        end, clusters=("bench",), nodes=args.nodes, history=timedelta(seconds=parse_duration(args.history)),
         step=timedelta(seconds=args.step),
     )
     with tempfile.TemporaryDirectory(prefix="health-bench-") as tmp:

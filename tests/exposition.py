@@ -49,6 +49,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dashboard.catalog import escape_label_value
+
 Labels = tuple[tuple[str, str], ...]
 
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
@@ -148,10 +150,6 @@ def _unescape(value: str) -> str:
     return re.sub(r"\\(.)", lambda m: _UNESCAPE.get(m[1], m[0]), value)
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 def _openmetrics_identity(family: SourceFamily) -> tuple[str, str]:
     """(OpenMetrics family name, OpenMetrics type) for a text-format family."""
     if family.type == "counter":
@@ -176,7 +174,7 @@ def _format_timestamp(ts_ms: int) -> str:
 
 
 def _sample_line(name: str, labels: Labels, value: float, ts_ms: int) -> str:
-    label_text = ",".join(f'{key}="{_escape(val)}"' for key, val in labels)
+    label_text = ",".join(f'{key}="{escape_label_value(val)}"' for key, val in labels)
     series = f"{name}{{{label_text}}}" if labels else name
     return f"{series} {_format_value(value)} {_format_timestamp(ts_ms)}"
 
@@ -291,7 +289,7 @@ class OpenMetricsWriter:
             emitted.add(name)
             out.append(f"# TYPE {name} {om_type}")
             if family.help:
-                out.append(f"# HELP {name} {_escape(family.help)}")
+                out.append(f"# HELP {name} {escape_label_value(family.help)}")
             for lines in family.metrics.values():
                 out.extend(lines)
         out.append("# EOF")

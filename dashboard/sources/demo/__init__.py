@@ -27,7 +27,8 @@ from dashboard.sources.demo.fleet import (
     SYNC_PROXY_RULES_BUCKETS,
 )
 from dashboard.sources.demo.openmetrics import write_openmetrics
-from dashboard.sources.demo.promql import LOOKBACK_SECONDS, QUANTILE, histogram_quantile, parse_duration, quantile_profile
+from dashboard.durations import parse_duration
+from dashboard.sources.demo.promql import LOOKBACK_SECONDS, QUANTILE, histogram_quantile, quantile_profile
 from dashboard.sources.demo.scenario import INCIDENT_KINDS, Incident, Scenario, demo_scenario
 from dashboard.sources.demo.series import DAY_SECONDS
 from dashboard.sources.demo.source import DemoSource

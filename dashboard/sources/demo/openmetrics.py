@@ -16,6 +16,7 @@ from typing import TextIO
 
 import numpy as np
 
+from dashboard.catalog import escape_label_value
 from dashboard.sources.demo.fleet import _FleetModel
 from dashboard.sources.demo.scenario import Scenario, _utc_seconds
 from dashboard.sources.demo.series import _Clock, _Counters, _Gauges, _Histograms, _Target
@@ -49,12 +50,8 @@ _FAMILIES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 def _label_text(*label_sets: Mapping[str, str]) -> str:
-    return ",".join(f'{k}="{_escape(v)}"' for labels in label_sets for k, v in labels.items())
+    return ",".join(f'{k}="{escape_label_value(v)}"' for labels in label_sets for k, v in labels.items())
 
 
 def _le(bound: float) -> str:

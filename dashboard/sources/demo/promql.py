@@ -1,8 +1,8 @@
 """Prometheus semantics the demo shares between its source and its writer.
 
 ``histogram_quantile`` is a port of ``bucketQuantile`` and ``_extrapolated_rate`` of
-``extrapolatedRate`` (promql, Prometheus 2.x); ``parse_duration`` and ``_parse_matchers`` read the
-catalog's windows and selectors as Prometheus does.
+``extrapolatedRate`` (promql, Prometheus 2.x); ``_parse_matchers`` reads the catalog's selectors
+as Prometheus does.
 
 Latency profiles are built from the p99 a node should show with ``quantile_profile``, which
 checks its result with ``histogram_quantile``: what the writer's buckets make Prometheus answer
@@ -21,18 +21,6 @@ import numpy as np
 LOOKBACK_SECONDS = 300.0
 """Prometheus's default ``--query.lookback-delta``: an instant selector sees samples this old."""
 QUANTILE = 0.99
-
-
-_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Prometheus duration such as ``5m`` or ``1h30m``."""
-    parts = _DURATION_PART.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a Prometheus duration: {text!r}")
-    return float(sum(int(n) * _DURATION_UNITS[u] for n, u in parts))
 
 
 def histogram_quantile(q: float, bounds: Sequence[float], counts: Sequence[float]) -> float:

@@ -22,6 +22,7 @@ from datetime import datetime
 import numpy as np
 
 from dashboard.catalog import QUICK_RUNTIME_OPERATIONS, Catalog
+from dashboard.durations import parse_duration
 from dashboard.sources.base import Observations, observation_frame
 from dashboard.sources.demo.fleet import _FleetModel
 from dashboard.sources.demo.promql import (
@@ -31,7 +32,6 @@ from dashboard.sources.demo.promql import (
     _matches,
     _parse_matchers,
     histogram_quantile,
-    parse_duration,
 )
 from dashboard.sources.demo.scenario import Scenario, _utc_seconds
 from dashboard.sources.demo.series import _Block, _Clock, _Histograms, _Target
