@@ -7,7 +7,6 @@ import base64
 import copy
 import dataclasses
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from dashboard.gate import Check, GateResult, evaluate_gate, evaluate_gates, release_digest
+from dashboard.occurrences import COLUMNS, Occurrences
 from dashboard.policy import Attestor, Policy, load_policy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grafeas"
@@ -26,39 +26,18 @@ DIGEST = "sha256:" + "a" * 64
 OTHER_DIGEST = "sha256:" + "b" * 64
 RELEASE = f"https://gcr.io/p/img@{DIGEST}"
 OTHER_RELEASE = f"https://gcr.io/p/img@{OTHER_DIGEST}"
-
-COMMON = ["occurrence", "resource_uri", "note_name", "kind", "create_time"]
-COLUMNS = {
-    "vulnerabilities": ["cve", "effective_severity", "cvss", "package", "installed_version", "fixed_version", "fix_available", "description"],
-    "builds": ["builder", "source_repo", "source_revision", "build_start", "build_end", "built_artifacts", "provenance_builder_id", "predicate_type"],
-    "attestations": ["serialized_payload", "payload_error", "content_type", "signatures"],
-    "deployments": ["deploy_time", "undeploy_time", "platform", "address", "cluster", "user_email"],
-    "discoveries": ["analysis_status", "last_scan_time"],
-    "other": [],
-}
-
+FRAME_KINDS = [kind for kind in COLUMNS if kind != "all"]
 
 def frame(kind: str, rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=[*COMMON, *COLUMNS[kind]])
+    return pd.DataFrame(rows, columns=list(COLUMNS[kind]))
 
 
-@dataclass(frozen=True)
-class Frames:
-    """Stand-in with the normaliser's Occurrences shape (dashboard.occurrences contract)."""
-
-    vulnerabilities: pd.DataFrame = field(default_factory=lambda: frame("vulnerabilities", []))
-    builds: pd.DataFrame = field(default_factory=lambda: frame("builds", []))
-    attestations: pd.DataFrame = field(default_factory=lambda: frame("attestations", []))
-    deployments: pd.DataFrame = field(default_factory=lambda: frame("deployments", []))
-    discoveries: pd.DataFrame = field(default_factory=lambda: frame("discoveries", []))
-    other: pd.DataFrame = field(default_factory=lambda: frame("other", []))
-    all: pd.DataFrame = field(default_factory=lambda: frame("other", []))
-
-
-def frames(**rows_by_kind: list[dict]) -> Frames:
-    built = {kind: frame(kind, rows) for kind, rows in rows_by_kind.items()}
-    every = pd.concat([built_frame[COMMON] for built_frame in built.values()], ignore_index=True) if built else frame("other", [])
-    return Frames(**built, all=every)
+def frames(**rows_by_kind: list[dict]) -> Occurrences:
+    """The normaliser's frames, with only the given rows (the columns are the normaliser's own)."""
+    built = {kind: frame(kind, rows_by_kind.get(kind, [])) for kind in FRAME_KINDS}
+    every = pd.concat([built[kind][list(COLUMNS["all"])] for kind in rows_by_kind], ignore_index=True) \
+        if rows_by_kind else frame("all", [])
+    return Occurrences(**built, all=every)
 
 
 _counter = iter(range(1, 1_000_000))
