@@ -85,11 +85,21 @@ Record = dict[str, Any]
 
 @dataclass(frozen=True)
 class Check:
-    """One named check of the gate and why it passed or failed."""
+    """One check of the gate and why it passed or failed.
 
-    name: str
+    ``kind`` is what was checked (``attestation``, ``vulnerability``, ``scan``, …) and ``subject``
+    the note or CVE a per-item check is about, so that readers never parse :attr:`name`.
+    """
+
+    kind: str
     passed: bool
     detail: str
+    subject: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The stable check name: ``kind``, or ``kind:subject`` (``attestation:<note>``)."""
+        return self.kind if self.subject is None else f"{self.kind}:{self.subject}"
 
 
 @dataclass(frozen=True)
@@ -222,16 +232,16 @@ def _digest_check(resource_uri: str, digest: str | None) -> Check:
 
 
 def _attestation_check(note: str, attestations: list[Record], policy: Policy, digest: str | None) -> Check:
-    name = f"attestation:{note}"
     on_note = [record for record in attestations if record.get("note_name") == note]
     if not on_note:
-        return Check(name, False, f"no ATTESTATION occurrence on note {note} for this release")
+        return Check("attestation", False, f"no ATTESTATION occurrence on note {note} for this release", note)
     attestor = policy.attestor_for(note)
     if attestor is None:
         return Check(
-            name,
+            "attestation",
             True,
             f"ATTESTATION occurrence on note {note} present (signatures not verified: no [[gate.attestor]] for this note)",
+            note,
         )
     failures = []
     for record in on_note:
@@ -244,7 +254,7 @@ def _attestation_check(note: str, attestations: list[Record], policy: Policy, di
             digest or "",
         )
         if verification.verified:
-            return Check(name, True, f"attestation {occurrence} on note {note} verified: {verification.reason}")
+            return Check("attestation", True, f"attestation {occurrence} on note {note} verified: {verification.reason}", note)
         reason = verification.reason
         payload_error = _text(record.get("payload_error"))
         if payload_error:
@@ -252,9 +262,10 @@ def _attestation_check(note: str, attestations: list[Record], policy: Policy, di
         failures.append(f"{occurrence}: {reason}")
     key_files = ", ".join(key_file.name for key_file in attestor.key_files)
     return Check(
-        name,
+        "attestation",
         False,
         f"no attestation on note {note} verified with its attestor keys ({key_files}): {'; '.join(failures)}",
+        note,
     )
 
 
@@ -305,7 +316,7 @@ def _vulnerability_checks(vulnerabilities: list[Record], policy: Policy) -> list
     for vulnerability_id in sorted(judgements):
         denials = [detail for denies, detail in judgements[vulnerability_id] if denies]
         details = denials or [detail for _, detail in judgements[vulnerability_id]]
-        checks.append(Check(f"vulnerability:{vulnerability_id}", not denials, "; ".join(dict.fromkeys(details))))
+        checks.append(Check("vulnerability", not denials, "; ".join(dict.fromkeys(details)), vulnerability_id))
     return checks
 
 

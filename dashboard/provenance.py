@@ -187,8 +187,9 @@ def _attestations_present(attestations: pd.DataFrame, policy: Policy) -> pd.Data
 
 
 def _verified_notes(verdict: GateResult, policy: Policy) -> int:
-    verified_checks = {f"attestation:{attestor.note}" for attestor in policy.attestors}
-    return sum(1 for check in verdict.checks if check.passed and check.name in verified_checks)
+    attested_notes = {attestor.note for attestor in policy.attestors}
+    return sum(1 for check in verdict.checks
+               if check.kind == "attestation" and check.passed and check.subject in attested_notes)
 
 
 def _deployment_facts(deployments: pd.DataFrame) -> pd.DataFrame:

@@ -108,10 +108,10 @@ def _vulnerabilities(vulnerabilities: pd.DataFrame) -> list[dict]:
 def _attestations(attestations: pd.DataFrame, policy: Policy, gate: GateResult) -> list[dict]:
     """Every required note (present or not) and every other note attested, with the gate's word."""
     present = {note for note in attestations["note_name"] if isinstance(note, str)}
-    checks = {check.name: check for check in gate.checks}
+    checks = {check.subject: check for check in gate.checks if check.kind == "attestation"}
     rows = []
     for note in policy.required_attestations:
-        check = checks.get(f"attestation:{note}")
+        check = checks.get(note)
         verified = bool(check and check.passed and policy.attestor_for(note) is not None)
         rows.append({"note": note, "present": note in present, "verified": verified,
                      "reason": check.detail if check else "not checked"})

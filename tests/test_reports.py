@@ -25,7 +25,7 @@ def test_a_terminal_escape_in_a_label_is_shown_not_obeyed():
 def test_gate_text_escapes_check_details_and_counts_the_checks():
     result = GateResult("https://gcr.io/a/b@sha256:" + "1" * 64, False, [
         Check("digest", True, "ok"),
-        Check("attestation:projects/p/notes/n", False, "no attestation\x1b]0;owned\x07"),
+        Check("attestation", False, "no attestation\x1b]0;owned\x07", "projects/p/notes/n"),
     ])
     lines = gate_text(result).splitlines()
     assert lines[0] == "DENIED: https://gcr.io/a/b@sha256:" + "1" * 64
