@@ -353,7 +353,8 @@ class GrafeasClient:
             with deadline(end), self._session.get(
                     url, params=query, headers=self._headers(), timeout=self._timeout,
                     verify=self._verify, stream=True, allow_redirects=False) as response:
-                status, reason, headers = response.status_code, response.reason or "", response.headers
+                status, reason = response.status_code, response.reason or ""
+                headers = response.headers
                 if response.is_redirect:
                     return _Answer(status, reason, headers, b"", response.url, headers["location"])
                 if 200 <= status < 300:
