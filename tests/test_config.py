@@ -1,5 +1,7 @@
 """Configuration layers: CLI flags > environment > TOML file > defaults; secrets never leak."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -241,3 +243,10 @@ def test_prometheus_bounds_from_file_and_environment(tmp_path):
 def test_prometheus_bounds_from_the_environment_are_checked(env, message):
     with pytest.raises(ConfigError, match=message):
         load_settings({}, env={"PROMETHEUS_URL": "http://prom:9090", **env}, secrets_path=NO_SECRETS)
+
+
+def test_the_settings_module_imports_no_http_layer():
+    code = ("import sys, dashboard.config; "
+            "print([m for m in sys.modules if m.split('.')[0] in ('requests', 'urllib3') or m.startswith('dashboard.sources')])")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "[]"

@@ -22,7 +22,6 @@ import json
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from datetime import datetime
 from math import isnan
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -32,33 +31,13 @@ import urllib3.exceptions
 from urllib3.util.retry import Retry
 
 from dashboard.catalog import Catalog, Query, build_queries
+from dashboard.config import PrometheusSettings
 from dashboard.redaction import redact, secret_forms
 from dashboard.sources.base import Observations, SourceError, SourceWarning, observation_frame
 from dashboard.sources.deadline import DeadlineAdapter, deadline
 
 _CHUNK = 64 * 1024
 _MAX_REDIRECTS = 3
-
-
-@dataclass(frozen=True)
-class PrometheusSettings:
-    """How to reach the backend. Secrets are kept out of ``repr``."""
-
-    url: str = field(repr=False)  # may carry user:password@
-    timeout_seconds: float = 10.0  # per request: connect, headers and body
-    bearer_token: str | None = field(default=None, repr=False)
-    basic_auth: tuple[str, str] | None = field(default=None, repr=False)
-    headers: dict[str, str] = field(default_factory=dict, repr=False)
-    ca_bundle: str | None = None
-    insecure: bool = False
-    # Queries of one evaluation run side by side; a few at a time keeps the backend comfortable.
-    parallel_queries: int = 4
-    # The whole evaluation (31 queries): 2,000 nodes take about 6 s on a local Prometheus.
-    evaluation_timeout_seconds: float = 60.0
-    # Per query. The largest answer at 200 nodes is 19 kB and 200 samples, linear in nodes; at
-    # 2,000 nodes the 31 answers total 3.5 MB (bench.health_bench), so these leave 80x and 25x room.
-    max_body_bytes: int = 16 * 1024 * 1024
-    max_samples: int = 50_000
 
 
 def redacted_url(url: str) -> str:
