@@ -8,8 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.config import ConfigError
+from dashboard.gate import evaluate_gate
 from dashboard.policy import PolicyError
 from dashboard.release_record import release_record
+from dashboard.reports import gate_text
+from dashboard.resources import not_found_message, similar_resources, uri_forms
 from dashboard.supply_chain import NoPolicyError, gate_policy
 from dashboard.ui import data, navigation, panels
 from dashboard.ui.style import gate_label
@@ -35,16 +38,22 @@ if not resource:
     st.page_link(navigation.page("releases"), label="Open Releases")
     st.stop()
 
+known_uris = set(chain.occurrences.all["resource_uri"].dropna())
+# As `gate --resource` does: the URI matches with or without https://.
+resource = next((form for form in uri_forms(resource) if form in known_uris), resource)
+not_found = None if resource in known_uris or chain.error else not_found_message(similar_resources(resource, known_uris))
 st.text(resource)
 if chain.error:
     panels.source_error("Supply chain", chain.error)
-record = release_record(resource, chain.occurrences, policy, aliases=settings.cluster_aliases)
-allowed = record["gate"]["allowed"]
+gate = evaluate_gate(resource, chain.occurrences, policy, source_error=chain.error)
+record = release_record(resource, chain.occurrences, policy, gate=gate, aliases=settings.cluster_aliases)
 supply, cluster_side = st.columns(2, gap="large")
 
 with supply:
     st.subheader("Gate")
-    st.markdown(f"**{gate_label(allowed)}**" + (" (could not evaluate: denied)" if chain.error else ""))
+    st.markdown(f"**{gate_label(gate.allowed)}**" + (" (could not evaluate: denied)" if chain.error else ""))
+    st.caption("As `python -m dashboard gate --resource …` prints it:")
+    st.code(gate_text(gate, not_found=not_found), language=None)
     checks = pd.DataFrame(record["gate"]["checks"])
     checks["passed"] = checks["passed"].map({True: "✔ passed", False: "✖ FAILED"})
     st.dataframe(checks, hide_index=True, column_config={"detail": st.column_config.TextColumn(width="large")})

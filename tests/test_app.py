@@ -166,9 +166,11 @@ def test_release_page_shows_the_gate_checks_the_cli_prints():
         minute = supply_chain_bucket()
         table = demo_release_table()
         denied = table[~table["allowed"]]["resource_uri"].iloc[0]
-        app = run_page("release.py", resource=denied)
+        app = run_page("release.py", resource=denied.removeprefix("https://"))
         completed = subprocess.run([sys.executable, "-m", "dashboard", "gate", "--resource", denied,
                                     "--format", "json"], capture_output=True, text=True, timeout=120)
+        as_text = subprocess.run([sys.executable, "-m", "dashboard", "gate", "--resource", denied],
+                                 capture_output=True, text=True, timeout=120)
         if supply_chain_bucket() == minute:
             break
         st.cache_data.clear()
@@ -179,6 +181,7 @@ def test_release_page_shows_the_gate_checks_the_cli_prints():
     assert list(checks["passed"].str.contains("passed")) == [c["passed"] for c in cli_checks]
     assert list(checks["detail"]) == [c["detail"] for c in cli_checks]
     assert [s.value for s in app.subheader][:1] == ["Gate"]
+    assert app.code[0].value == as_text.stdout.rstrip("\n")
 
 
 def test_release_page_without_a_resource_points_to_the_releases_page():
