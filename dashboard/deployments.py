@@ -27,7 +27,7 @@ import pandas as pd
 from dashboard.gate import evaluate_gates, release_digest
 from dashboard.occurrences import Occurrences
 from dashboard.policy import Policy
-from dashboard.provenance import service_of
+from dashboard.resources import service_of
 
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("api-path", re.compile(r"/clusters/([^/\s?#\"']+)")),

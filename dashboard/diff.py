@@ -15,7 +15,7 @@ import pandas as pd
 from dashboard.gate import GateResult, evaluate_gates
 from dashboard.occurrences import Occurrences
 from dashboard.policy import Policy
-from dashboard.provenance import service_of
+from dashboard.resources import service_of
 
 _SEVERITY_ORDER = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "MINIMAL", "SEVERITY_UNSPECIFIED")
 
@@ -37,14 +37,19 @@ def release_order(occurrences: Occurrences) -> pd.DataFrame:
     return frame.sort_values(["service", "order_time"], na_position="first", kind="stable").reset_index(drop=True)
 
 
+def previous_releases(occurrences: Occurrences) -> dict[str, str | None]:
+    """For every release, the release of the same service ordered just before it (None for a
+    service's first release, or one with no build or deploy time to order it by)."""
+    order = release_order(occurrences)
+    ordered = order.dropna(subset=["order_time"])
+    before = ordered.groupby("service", sort=False)["resource_uri"].shift(1)
+    found = dict(zip(ordered["resource_uri"], before))
+    return {uri: (found.get(uri) if isinstance(found.get(uri), str) else None) for uri in order["resource_uri"]}
+
+
 def previous_release(occurrences: Occurrences, resource_uri: str) -> str | None:
     """The release of the same service ordered just before ``resource_uri``, if any."""
-    order = release_order(occurrences)
-    mine = order[order["resource_uri"] == resource_uri]
-    if mine.empty or pd.isna(mine["order_time"].iloc[0]):
-        return None
-    same = order[(order["service"] == mine["service"].iloc[0]) & (order["order_time"] < mine["order_time"].iloc[0])]
-    return same["resource_uri"].iloc[-1] if not same.empty else None
+    return previous_releases(occurrences).get(resource_uri)
 
 
 def release_diff(

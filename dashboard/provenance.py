@@ -11,14 +11,15 @@ the cost grows with the number of occurrences, not with releases × occurrences.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pandas as pd
 
+from dashboard.diff import previous_releases
 from dashboard.gate import FINISHED_SCAN_STATUSES, GateResult, evaluate_gates, release_digest
 from dashboard.occurrences import SEVERITIES, SEVERITY_UNSPECIFIED, Occurrences
 from dashboard.policy import Policy
+from dashboard.resources import service_of
 
 # vulns_<severity> column per effective severity, most severe first.
 VULNERABILITY_COLUMNS: dict[str, str] = {
@@ -33,11 +34,10 @@ RELEASE_COLUMNS: tuple[str, ...] = (
     "service", "resource_uri", "digest", "source_repo", "source_revision", "build_time", "builder",
     "scan_status", "last_scan_time", *VULNERABILITY_COLUMNS.values(), "vulns_fixable",
     "attestations_required", "attestations_present", "attestations_verified", "deployments",
-    "running_in", "last_deployed", "allowed", "failed_checks", "gate_reasons",
+    "running_in", "last_deployed", "allowed", "failed_checks", "gate_reasons", "previous",
 )
 """Columns of :func:`release_table`, in order."""
 
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # Rank used to pick a vulnerability's severity across the packages it affects: a known severity
 # outranks an unspecified one.
 _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
@@ -45,17 +45,6 @@ _TIME_COLUMNS = ("build_time", "last_scan_time", "last_deployed")
 _LIST_COLUMNS = ("deployments", "running_in", "failed_checks", "gate_reasons")
 _COUNT_COLUMNS = (*VULNERABILITY_COLUMNS.values(), "vulns_fixable", "attestations_required",
                   "attestations_present", "attestations_verified")
-
-
-def service_of(resource_uri: str) -> str:
-    """The image repository of a resource URI: no scheme, digest or tag.
-
-    ``https://gcr.io/acme/checkout@sha256:…`` gives ``gcr.io/acme/checkout``; a registry port
-    (``localhost:5000/app:1.2``) is kept.
-    """
-    reference = _SCHEME.sub("", resource_uri.strip()).split("@", 1)[0].rstrip("/")
-    head, slash, last = reference.rpartition("/")
-    return head + slash + last.split(":", 1)[0]
 
 
 def release_table(occurrences: Occurrences, policy: Policy, *,
@@ -81,6 +70,7 @@ def release_table(occurrences: Occurrences, policy: Policy, *,
       deployments without an undeploy time; ``last_deployed``: latest deploy time.
     - ``allowed``, ``failed_checks`` (check names) and ``gate_reasons`` (their details) come from
       the gate; ``source_error`` denies every release, as it does in the gate.
+    - ``previous``: the service's release before this one (see :func:`dashboard.diff.previous_releases`).
     """
     uris = _release_uris(occurrences.all)
     verdicts = evaluate_gates(occurrences, policy, uris, source_error=source_error)
@@ -98,6 +88,8 @@ def release_table(occurrences: Occurrences, policy: Policy, *,
     table["failed_checks"] = [[check.name for check in verdicts[uri].checks if not check.passed]
                               for uri in uris]
     table["gate_reasons"] = [verdicts[uri].reasons for uri in uris]
+    previous = previous_releases(occurrences)
+    table["previous"] = [previous.get(uri) for uri in uris]
     table = _with_schema(table.reset_index())
     table = table.sort_values(["service", "build_time"], ascending=[True, False],
                               na_position="last", kind="stable")

@@ -19,7 +19,7 @@ from dashboard.diff import release_diff
 from dashboard.gate import GateResult, evaluate_gate, release_digest
 from dashboard.occurrences import Occurrences
 from dashboard.policy import Policy
-from dashboard.provenance import service_of
+from dashboard.resources import service_of
 
 # One deployment ({"cluster", "address", "deploy_time", "undeploy_time", "mapped_by"}) → its impact object.
 ImpactFor = Callable[[dict], dict]

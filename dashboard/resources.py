@@ -1,5 +1,5 @@
-"""Release identifiers as users type them: checked, matched with or without ``https://``, and,
-when nothing matches, the releases that were probably meant.
+"""Release identifiers: the service a release belongs to, and URIs as users type them: checked,
+matched with or without ``https://``, and, when nothing matches, the releases probably meant.
 
 Grafeas stores a container image's resource URI with its scheme (``https://gcr.io/p/app@sha256:…``),
 while ``docker``, ``kubectl`` and our own release table readers often drop it. A URI given either way
@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 
 SCHEME = "https://"
+_ANY_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # A resource URI: no whitespace or control characters, a host-like first part and a path.
 _URI = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?[^\s/\x00-\x1f\x7f]+/[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
 
@@ -31,6 +32,17 @@ def checked_resource(text: str) -> str:
         raise ResourceError(f"--resource {uri!r} is not a resource URI: expected "
                             "[https://]REGISTRY/PATH/IMAGE@sha256:… (no spaces)")
     return uri
+
+
+def service_of(resource_uri: str) -> str:
+    """The image repository of a resource URI: no scheme, digest or tag.
+
+    ``https://gcr.io/acme/checkout@sha256:…`` gives ``gcr.io/acme/checkout``; a registry port
+    (``localhost:5000/app:1.2``) is kept.
+    """
+    reference = _ANY_SCHEME.sub("", resource_uri.strip()).split("@", 1)[0].rstrip("/")
+    head, slash, last = reference.rpartition("/")
+    return head + slash + last.split(":", 1)[0]
 
 
 def uri_forms(uri: str) -> list[str]:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.diff import previous_release, release_diff
+from dashboard.diff import previous_release, previous_releases, release_diff
 from dashboard.occurrences import normalise
 from dashboard.policy import load_policy
+from dashboard.provenance import release_table
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grafeas"
 VULNERABILITY = json.loads((FIXTURES / "v1-vulnerability.json").read_text())["occurrences"][0]
@@ -107,3 +108,17 @@ def test_without_build_times_the_first_deploy_orders_releases(policy):
     assert previous_release(occurrences, uri(2)) == uri(1)
     assert previous_release(occurrences, uri(1)) is None
     assert previous_release(occurrences, uri(9)) is None
+
+
+def test_the_release_table_names_each_release_s_previous(policy):
+    releases = [uri(1), uri(2), uri(3), uri(4, "https://gcr.io/acme/cart")]
+    occurrences = normalise([
+        build(releases[2], "2026-11-15T10:00:00Z", "c"),
+        build(releases[0], "2026-11-01T10:00:00Z", "a"),
+        build(releases[1], "2026-11-08T10:00:00Z", "b"),
+        build(releases[3], "2026-11-09T10:00:00Z", "d"),
+    ])
+    assert previous_releases(occurrences) == {
+        releases[0]: None, releases[1]: releases[0], releases[2]: releases[1], releases[3]: None}
+    table = release_table(occurrences, policy).set_index("resource_uri")
+    assert table.loc[releases[2], "previous"] == releases[1] and table.loc[releases[3], "previous"] is None

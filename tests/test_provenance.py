@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from dashboard import provenance
 from dashboard.occurrences import normalise
 from dashboard.policy import Attestor, Policy, load_policy
-from dashboard.provenance import RELEASE_COLUMNS, release_table, service_of
+from dashboard.provenance import RELEASE_COLUMNS, release_table
+from dashboard.resources import service_of
 from dashboard.sources.grafeas import GrafeasClient
 from tests.grafeas_server import GrafeasTestServer
 
