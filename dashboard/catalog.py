@@ -17,10 +17,24 @@ from dataclasses import dataclass, field, replace
 from string import Template
 from typing import Literal
 
+import numpy as np
+
 COMPONENTS = ("kubelet", "kube-proxy", "dns")
 Component = Literal["kubelet", "kube-proxy", "dns"]
 SignalKind = Literal["up", "work", "resource"]
 Shape = Literal["max", "min", "sum", "ratio", "quantile"]
+Domain = Literal["ratio", "non-negative", "bool"]
+
+# What a value of each unit can be; anything else (NaN, ±Inf, out of range) is not evidence.
+DOMAINS: dict[str, Domain] = {
+    "bool": "bool",
+    "ratio": "ratio",
+    "seconds": "non-negative",
+    "events": "non-negative",
+    "cores": "non-negative",
+    "bytes": "non-negative",
+    "bytes/s": "non-negative",
+}
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,28 @@ class Signal:
     legacy: tuple[str, ...] = ()
     rollup: bool = False
     container: tuple[str, ...] = ()
+
+    @property
+    def domain(self) -> Domain:
+        """The values this signal can take, by its unit: ``[0, 1]``, ``>= 0`` or ``{0, 1}``."""
+        return DOMAINS[self.unit]
+
+    def valid(self, values: float | np.ndarray) -> bool | np.ndarray:
+        """Whether each value lies in the signal's domain: finite, and in range for its unit.
+
+        A float gives a bool; an array (numpy, or a pandas Series by position) gives a bool array of
+        its shape. The one rule for every judge: an invalid value is no data, never evidence.
+        """
+        array = np.asarray(values, dtype=float)
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(array)
+            if self.domain == "bool":
+                ok &= (array == 0) | (array == 1)
+            else:
+                ok &= array >= 0
+                if self.domain == "ratio":
+                    ok &= array <= 1
+        return bool(ok) if ok.ndim == 0 else ok
 
 
 # Status and list calls of the container runtime: quick by nature. Excluded on purpose: pull_image,
@@ -178,7 +214,7 @@ def _signals(kube_proxy_sync_period_seconds: float) -> tuple[Signal, ...]:
             Thresholds(30, 60, "project default: Kubernetes network-programming-latency SLO (p99 <= 30 s)"),
         ),
         Signal(
-            "iptables_restore_failures", "kube-proxy", "work", "count", "sum",
+            "iptables_restore_failures", "kube-proxy", "work", "events", "sum",
             ("increase(kubeproxy_sync_proxy_rules_iptables_restore_failures_total{$sel}[$window])",),
             "iptables-restore failures in the window.",
             Thresholds(0, None, "project default: any failure in the window is degraded", op=">"),
@@ -227,7 +263,7 @@ def _signals(kube_proxy_sync_period_seconds: float) -> tuple[Signal, ...]:
             rollup=True,
         ),
         Signal(
-            "panics", "dns", "work", "count", "sum",
+            "panics", "dns", "work", "events", "sum",
             (renamed("increase", ("coredns_panics_total", "coredns_panic_count_total")),),
             "CoreDNS panics in the window.",
             Thresholds(0, 0, "coredns-mixin CoreDNSPanicking: any panic is unhealthy", op=">"),
@@ -498,10 +534,12 @@ class _QueryBuilder:
             numerator = f"sum by ({by}) ({vector(sig.exprs[0])})"
             denominator = f"sum by ({by}) ({vector(sig.exprs[1])})"
             # A counter vec has no series until its first error: no numerator means zero errors.
-            expr = f"({numerator} or {denominator} * 0) / {denominator}"
+            # "> -Inf" drops the NaN of 0/0 (nothing happened in the window): no series, not garbage.
+            expr = f"({numerator} or {denominator} * 0) / {denominator} > -Inf"
         else:
             by_le = f"{by}, le"
-            expr = f"histogram_quantile({sig.quantile}, sum by ({by_le}) ({vector(sig.exprs[0])}))"
+            # NaN when the window saw no observation: dropped, as for ratios.
+            expr = f"histogram_quantile({sig.quantile}, sum by ({by_le}) ({vector(sig.exprs[0])})) > -Inf"
         for legacy in sig.legacy:
             expr = f"({expr}) or max by ({by}) ({vector(legacy)})"
         for container in sig.container:

@@ -124,14 +124,16 @@ def _judge_one(
     no_data: list[str] = []
     has_any_series = False
     has_work_evidence = False
+    up_invalid = False
     worst_level = "healthy"
 
     for sig in component_signals:
         if scope == "cluster" and not sig.rollup:
             continue
-        value = values.get((cluster, node, component, sig.name))
-        if value is not None:
+        sent = values.get((cluster, node, component, sig.name))
+        if sent is not None:
             has_any_series = True
+        value = sent if sent is None or sig.valid(sent) else None
         if sig.kind == "resource":
             resources[f"{component}_{sig.name}"] = value
             continue
@@ -139,7 +141,11 @@ def _judge_one(
             work[sig.name] = value
         if value is None:
             no_data.append(sig.name)
-            reasons.append(_no_data_reason(sig, catalog, component))
+            if sent is None:
+                reasons.append(_no_data_reason(sig, catalog, component))
+            else:
+                reasons.append(_invalid_reason(sig, sent))
+                up_invalid = up_invalid or sig.kind == "up"
             continue
         level, reason = _assess(sig, value)
         doubt = doubts.get((component, sig.name))
@@ -156,10 +162,13 @@ def _judge_one(
             has_work_evidence = True
 
     for sig in node_signals:
-        resources[f"node_{sig.name}"] = values.get((cluster, node, "node", sig.name))
+        sent = values.get((cluster, node, "node", sig.name))
+        resources[f"node_{sig.name}"] = sent if sent is None or sig.valid(sent) else None
 
     if worst_level != "healthy":
         verdict = worst_level
+    elif up_invalid:
+        verdict = "unknown"  # whether the target is up at all is not known: its work cannot vouch for it
     elif not has_any_series:
         verdict = "unknown"
         reasons.insert(0, _summary("no data", f"no series at all for {component} on this node"))
@@ -245,6 +254,21 @@ def _no_data_reason(sig: Signal, catalog: Catalog, component: str) -> dict:
         else "no series"
     )
     return {"signal": sig.name, "level": "no data", "value": None, "text": f"{sig.name}: no data ({why})"}
+
+
+def _invalid_reason(sig: Signal, sent: float) -> dict:
+    """A value outside the signal's domain: no data, and the reason says what the source sent."""
+    if math.isnan(sent):
+        shown = "NaN"
+    elif math.isinf(sent):
+        shown = "+Inf" if sent > 0 else "-Inf"
+    else:
+        allowed = {"bool": "not 0 or 1", "ratio": "outside [0, 1]", "non-negative": "below 0"}[sig.domain]
+        shown = f"{sent:g}, {allowed}"
+    return {
+        "signal": sig.name, "level": "no data", "value": None,
+        "text": f"{sig.name}: source sent an invalid value ({shown}), counted as no data",
+    }
 
 
 def _summary(level: str, text: str) -> dict:

@@ -90,6 +90,7 @@ def test_a_redirect_on_the_same_server_is_followed_a_few_times(fake_prom):
         (answer(result=[{"metric": [], "value": [1, "1"]}]), "a sample is not a label set"),
         (answer(result=[{"metric": {"node": 5}, "value": [1, "1"]}]), "a sample is not a label set"),
         (answer(result=[{"metric": {"node": "n"}, "value": "1"}]), "a sample is not a label set"),
+        (answer(result=[{"metric": {"node": "n"}, "value": [1, "one"]}]), "a sample is not a label set"),
         (b'{"status": "success", "data": 5}', "None result"),
     ],
 )

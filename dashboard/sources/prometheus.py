@@ -23,7 +23,6 @@ import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from datetime import datetime
-from math import isnan
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
@@ -222,10 +221,14 @@ def _is_sample(sample: object) -> bool:
         return False
     if value is None:
         return "histogram" in sample  # a native histogram: no float value, nothing for the judge
-    return (
-        isinstance(value, list) and len(value) == 2 and isinstance(value[0], (int, float))
-        and isinstance(value[1], str)
-    )
+    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], (int, float))
+            and isinstance(value[1], str)):
+        return False
+    try:
+        float(value[1])  # "NaN" and "+Inf" parse: the judge refuses them as values, with a reason
+    except ValueError:
+        return False
+    return True
 
 
 def _one_line(text: str) -> str:
@@ -253,8 +256,7 @@ def _rows(query: Query, result: list[dict], catalog: Catalog) -> list[dict]:
             value = float(sample["value"][1])
         except (KeyError, IndexError, TypeError, ValueError):
             continue
-        if isnan(value):
-            continue
+        # NaN and ±Inf are kept: the judge must see that the source sent an invalid value.
         rows.append(
             {
                 "cluster": labels.get(catalog.cluster_label, ""),

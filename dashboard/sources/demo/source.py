@@ -15,6 +15,7 @@ and the edges of the history shift by a sample.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
@@ -145,15 +146,20 @@ def _label_is(name: str, pattern: str, *, negate: bool = False) -> Callable[[Map
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> float | None:
-    """``(sum(num) or sum(den) * 0) / sum(den)``."""
+    """``(sum(num) or sum(den) * 0) / sum(den) > -Inf``: 0/0 (nothing in the window) is no series."""
     if denominator.size == 0:
         return None
     with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.float64(numerator.sum()) / np.float64(denominator.sum()))
+        ratio = float(np.float64(numerator.sum()) / np.float64(denominator.sum()))
+    return None if math.isnan(ratio) else ratio
 
 
 def _quantile(found: tuple[tuple[float, ...], np.ndarray] | None) -> float | None:
-    return None if found is None else histogram_quantile(QUANTILE, found[0], found[1].tolist())
+    """``histogram_quantile(…) > -Inf``: a window without observations (NaN) is no series."""
+    if found is None:
+        return None
+    value = histogram_quantile(QUANTILE, found[0], found[1].tolist())
+    return None if math.isnan(value) else value
 
 
 def _reduce(values: np.ndarray, how: Callable[[np.ndarray], float]) -> float | None:
