@@ -87,6 +87,12 @@ class Signal:
     legacy: tuple[str, ...] = ()
     rollup: bool = False
     container: tuple[str, ...] = ()
+    events: tuple[str, str] = ()  # a count's event, singular and plural: shown as whole events
+
+    @property
+    def windowed(self) -> bool:
+        """Whether the value is a rate or an increase over the catalog's window."""
+        return any("$window" in expr for expr in self.exprs)
 
     @property
     def domain(self) -> Domain:
@@ -218,6 +224,7 @@ def _signals(kube_proxy_sync_period_seconds: float) -> tuple[Signal, ...]:
             ("increase(kubeproxy_sync_proxy_rules_iptables_restore_failures_total{$sel}[$window])",),
             "iptables-restore failures in the window.",
             Thresholds(0, None, "project default: any failure in the window is degraded", op=">"),
+            events=("iptables-restore failure", "iptables-restore failures"),
         ),
         Signal(
             "stale_rules_seconds", "kube-proxy", "work", "seconds", "max",
@@ -267,7 +274,7 @@ def _signals(kube_proxy_sync_period_seconds: float) -> tuple[Signal, ...]:
             (renamed("increase", ("coredns_panics_total", "coredns_panic_count_total")),),
             "CoreDNS panics in the window.",
             Thresholds(0, 0, "coredns-mixin CoreDNSPanicking: any panic is unhealthy", op=">"),
-            rollup=True,
+            rollup=True, events=("panic", "panics"),
         ),
         # resource context per component: its process, else its container as cAdvisor sees it
         *(
@@ -427,6 +434,15 @@ PRESETS: dict[str, Catalog] = {
 }
 
 
+BEYOND_TOP_BUCKET = "beyond_top_bucket"
+"""The label a quantile query puts on its marker series: the quantile fell in the +Inf bucket."""
+
+
+def beyond_top_bucket(signal: str) -> str:
+    """The observation signal that marks ``signal``'s quantile as beyond its histogram's top bucket."""
+    return f"{signal}.{BEYOND_TOP_BUCKET}"
+
+
 def escape_label_value(value: str) -> str:
     """Escape a string for use inside a double-quoted PromQL label value."""
     return (
@@ -483,11 +499,11 @@ class _QueryBuilder:
         matchers = self._sel(self.catalog.selectors.kube_state_metrics, f'{n}!=""', *extra)
         return f"max by ({c}, namespace, pod, {n}) (kube_pod_info{{{matchers}}})"
 
-    def _per_node(self, template: str, base: str) -> str:
+    def _per_node(self, template: str, base: str, *extra: str) -> str:
         """Attach a ``node`` label to every series of ``template``, by the identity rules."""
         c, n = self.catalog.cluster_label, self.catalog.node_label
-        own = self._expr(template, base, f'{n}!=""')
-        unlabelled = self._expr(template, base, f'{n}=""')
+        own = self._expr(template, base, f'{n}!=""', *extra)
+        unlabelled = self._expr(template, base, f'{n}=""', *extra)
         pods = self._pods_on_nodes()
         return (
             f"({own})"
@@ -496,8 +512,8 @@ class _QueryBuilder:
             f' "{n}", "$1", "instance", "([^:]+).*")'
         )
 
-    def _vector(self, template: str, base: str, per_node: bool) -> str:
-        return self._per_node(template, base) if per_node else self._expr(template, base)
+    def _vector(self, template: str, base: str, per_node: bool, *extra: str) -> str:
+        return self._per_node(template, base, *extra) if per_node else self._expr(template, base, *extra)
 
     def known_nodes(self) -> str:
         """Every node the cluster knows: from kube-state-metrics, or by its kubelet target."""
@@ -525,8 +541,8 @@ class _QueryBuilder:
 
         selectors = self.catalog.selectors
 
-        def vector(template: str) -> str:
-            return self._vector(template, selectors.for_component(sig.component), per_node)
+        def vector(template: str, *extra: str) -> str:
+            return self._vector(template, selectors.for_component(sig.component), per_node, *extra)
 
         if sig.shape in ("max", "min", "sum"):
             expr = f"{sig.shape} by ({by}) ({vector(sig.exprs[0])})"
@@ -539,7 +555,19 @@ class _QueryBuilder:
         else:
             by_le = f"{by}, le"
             # NaN when the window saw no observation: dropped, as for ratios.
-            expr = f"histogram_quantile({sig.quantile}, sum by ({by_le}) ({vector(sig.exprs[0])})) > -Inf"
+            quantile = f"histogram_quantile({sig.quantile}, sum by ({by_le}) ({vector(sig.exprs[0])})) > -Inf"
+            # histogram_quantile answers the top finite bound when the rank falls in the +Inf
+            # bucket, i.e. when even the top finite bucket (the largest finite cumulative count)
+            # holds fewer than q of all observations. A marker series with one more label says so,
+            # in the same answer: no extra query.
+            finite_buckets, inf_bucket = vector(sig.exprs[0], 'le!="+Inf"'), vector(sig.exprs[0], 'le="+Inf"')
+            top_finite = f"max by ({by}) (sum by ({by_le}) ({finite_buckets}))"
+            total = f"sum by ({by}) ({inf_bucket})"
+            marker = (
+                f'label_replace(({top_finite} < {sig.quantile} * {total}) * 0 + 1,'
+                f' "{BEYOND_TOP_BUCKET}", "true", "", "")'
+            )
+            expr = f"({quantile}) or {marker}"
         for legacy in sig.legacy:
             expr = f"({expr}) or max by ({by}) ({vector(legacy)})"
         for container in sig.container:

@@ -18,7 +18,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from dashboard.catalog import Catalog, Signal
+from dashboard.catalog import Catalog, Signal, beyond_top_bucket
 from dashboard.sources.base import HealthSource, Observations
 
 VERDICTS = ("healthy", "degraded", "unknown", "unhealthy")
@@ -147,7 +147,13 @@ def _judge_one(
                 reasons.append(_invalid_reason(sig, sent))
                 up_invalid = up_invalid or sig.kind == "up"
             continue
-        level, reason = _assess(sig, value)
+        beyond = values.get((cluster, node, component, beyond_top_bucket(sig.name))) is not None
+        level, reason = _assess(sig, value, catalog.window, beyond=beyond)
+        if beyond and level == "healthy":
+            # Only a lower bound, under the threshold: the real quantile may be above it.
+            no_data.append(sig.name)
+            reasons.append({**reason, "level": "no data"})
+            continue
         doubt = doubts.get((component, sig.name))
         if doubt and level == "healthy":
             no_data.append(sig.name)
@@ -219,7 +225,17 @@ def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _assess(sig: Signal, value: float) -> tuple[str, dict]:
+_SHOWN_OP = {">=": "≥", ">": ">", "<": "<", "<=": "≤"}
+_BELOW = {">=": "<", ">": "<="}
+
+
+def _assess(sig: Signal, value: float, window: str, *, beyond: bool = False) -> tuple[str, dict]:
+    """The level ``value`` reaches, and the reason: the value as people read it, with its window.
+
+    A count of events (``sig.events``) is judged and shown in whole events: ``increase()``
+    extrapolates, so 0.5 means at least one event. ``beyond``: the quantile fell in the +Inf bucket,
+    so ``value`` (the top finite bound) is only a lower bound.
+    """
     if sig.kind == "up":
         level = "healthy" if value >= 1 else "unhealthy"
         text = "target up" if level == "healthy" else "target down (up = 0)"
@@ -229,11 +245,29 @@ def _assess(sig: Signal, value: float) -> tuple[str, dict]:
         }
     thresholds = sig.thresholds
     assert thresholds is not None, f"work signal {sig.name} needs thresholds"
+    if sig.events:
+        value = 0 if value <= 0 else max(1, math.floor(value))
     level = thresholds.level(value)
     threshold = thresholds.unhealthy if level == "unhealthy" else thresholds.degraded
-    comparison = thresholds.op if level != "healthy" else {">=": "<", ">": "<="}[thresholds.op]
-    text = f"{sig.name} = {format_value(value, sig.unit)} {comparison} {format_value(threshold, sig.unit)}"
-    return level, {
+    comparison = _SHOWN_OP[thresholds.op if level != "healthy" else _BELOW[thresholds.op]]
+    limit = f"{comparison} {format_value(threshold, sig.unit)}"
+    if sig.events:
+        singular, plural = sig.events
+        if value == 0:
+            text = f"{sig.name}: no {plural} in the last {window}"
+        else:
+            text = f"{sig.name}: at least {value} {singular if value == 1 else plural} in the last {window}"
+        if not (thresholds.op == ">" and threshold == 0):  # "any event counts" needs no threshold
+            text += f" ({limit})"
+    elif beyond:
+        text = (
+            f"{sig.name} ≥ {format_value(value, sig.unit)} over {window} (beyond the histogram's top bucket)"
+            + (f", threshold {limit}" if level != "healthy" else f": cannot tell whether {limit}")
+        )
+    else:
+        over = f" over {window}" if sig.windowed else ""
+        text = f"{sig.name} = {format_value(value, sig.unit)}{over} {limit}"
+    reason = {
         "signal": sig.name,
         "level": level,
         "value": value,
@@ -245,6 +279,11 @@ def _assess(sig: Signal, value: float) -> tuple[str, dict]:
         "source": thresholds.source,
         "text": text,
     }
+    if sig.windowed:
+        reason["window"] = window
+    if beyond:
+        reason["beyond_top_bucket"] = True
+    return level, reason
 
 
 def _no_data_reason(sig: Signal, catalog: Catalog, component: str) -> dict:
@@ -289,4 +328,6 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{value / 2**20:.1f} MiB"
     if unit == "bytes/s":
         return f"{value / 2**20:.2f} MiB/s"
+    if unit == "events":
+        return f"{value:g}"
     return f"{value:.3g}"

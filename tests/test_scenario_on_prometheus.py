@@ -78,14 +78,33 @@ def test_scenario_verdicts_now(real):
     }
     failures = next(r for r in verdicts[("prod", "node-07", "kube-proxy")]["reasons"]
                     if r["signal"] == "iptables_restore_failures")
-    assert failures["value"] == pytest.approx(2.5) and failures["level"] == "degraded"
+    # increase() extrapolates to 2.5 failures and 0.5 panics: shown as whole events, with the window
+    assert failures["value"] == 2 and failures["level"] == "degraded" and failures["window"] == "5m"
+    assert failures["text"] == "iptables_restore_failures: at least 2 iptables-restore failures in the last 5m"
     panics = next(r for r in verdicts[("staging", "node-05", "dns")]["reasons"] if r["signal"] == "panics")
-    assert panics["value"] == pytest.approx(0.5) and panics["level"] == "unhealthy"
+    assert panics["value"] == 1 and panics["level"] == "unhealthy"
+    assert panics["text"] == "panics: at least 1 panic in the last 5m"
     assert verdicts[("staging", "node-06", "kubelet")]["reasons"][0]["text"] == "target down (up = 0)"
     busy = verdicts[("prod", "node-03", "kubelet")]
     assert busy["resources"]["node_cpu_busy_ratio"] > 0.9 and busy["verdict"] == "healthy"
     errors = next(r for r in verdicts[("prod", "node-05", "kubelet")]["reasons"] if r["signal"] == "runtime_error_ratio")
     assert errors["value"] == pytest.approx(0.12) and errors["threshold"] == 0.05
+    assert errors["text"] == "runtime_error_ratio = 12.00 % over 5m ≥ 5.00 %"
+
+
+def test_a_quantile_beyond_the_top_bucket_says_so_in_the_same_query(prometheus):
+    """The resolved incident's PLEG p99 is 15 s; the buckets stop at 10 s, so Prometheus answers 10 s."""
+    source = PrometheusSource(PrometheusSettings(url=prometheus.url, timeout_seconds=30))
+    during = verdicts_at(source, DURING_PAST, cluster="staging")
+    assert source.requests_sent == len(build_queries(CATALOG, cluster="staging"))
+    pleg = next(r for r in during[("staging", "node-02", "kubelet")]["reasons"] if r["signal"] == "pleg_relist_p99")
+    assert pleg["level"] == "unhealthy" and pleg["value"] == pytest.approx(10) and pleg["beyond_top_bucket"]
+    assert pleg["text"] == "pleg_relist_p99 ≥ 10 s over 5m (beyond the histogram's top bucket), threshold ≥ 10 s"
+    elsewhere = next(r for r in during[("staging", "node-03", "kubelet")]["reasons"] if r["signal"] == "pleg_relist_p99")
+    assert "beyond_top_bucket" not in elsewhere and elsewhere["text"].endswith("over 5m < 3 s")
+    after = verdicts_at(source, AFTER_PAST, cluster="staging")
+    pleg = next(r for r in after[("staging", "node-02", "kubelet")]["reasons"] if r["signal"] == "pleg_relist_p99")
+    assert "beyond_top_bucket" not in pleg and pleg["level"] == "healthy"
 
 
 def test_same_node_names_in_two_clusters_never_mix(real):

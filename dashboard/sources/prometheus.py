@@ -29,7 +29,7 @@ import requests
 import urllib3.exceptions
 from urllib3.util.retry import Retry
 
-from dashboard.catalog import Catalog, Query, build_queries
+from dashboard.catalog import BEYOND_TOP_BUCKET, Catalog, Query, beyond_top_bucket, build_queries
 from dashboard.config import PrometheusSettings
 from dashboard.redaction import redact, secret_forms
 from dashboard.sources.base import Observations, SourceError, SourceWarning, observation_frame
@@ -257,12 +257,13 @@ def _rows(query: Query, result: list[dict], catalog: Catalog) -> list[dict]:
         except (KeyError, IndexError, TypeError, ValueError):
             continue
         # NaN and ±Inf are kept: the judge must see that the source sent an invalid value.
+        marker = BEYOND_TOP_BUCKET in labels
         rows.append(
             {
                 "cluster": labels.get(catalog.cluster_label, ""),
                 "node": labels.get(catalog.node_label) if query.scope == "node" else None,
                 "component": query.component,
-                "signal": query.signal,
+                "signal": beyond_top_bucket(query.signal) if marker else query.signal,
                 "scope": query.scope,
                 "value": value,
             }
