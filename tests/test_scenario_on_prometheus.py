@@ -92,7 +92,7 @@ def test_scenario_verdicts_now(real):
     assert errors["text"] == "runtime_error_ratio = 12.00 % over 5m ≥ 5.00 %"
 
 
-def test_a_quantile_beyond_the_top_bucket_says_so_in_the_same_query(prometheus):
+def test_a_quantile_beyond_the_top_bucket_says_so_in_the_same_query(scenario, prometheus):
     """The resolved incident's PLEG p99 is 15 s; the buckets stop at 10 s, so Prometheus answers 10 s."""
     source = PrometheusSource(PrometheusSettings(url=prometheus.url, timeout_seconds=30))
     during = verdicts_at(source, DURING_PAST, cluster="staging")
@@ -100,6 +100,8 @@ def test_a_quantile_beyond_the_top_bucket_says_so_in_the_same_query(prometheus):
     pleg = next(r for r in during[("staging", "node-02", "kubelet")]["reasons"] if r["signal"] == "pleg_relist_p99")
     assert pleg["level"] == "unhealthy" and pleg["value"] == pytest.approx(10) and pleg["beyond_top_bucket"]
     assert pleg["text"] == "pleg_relist_p99 ≥ 10 s over 5m (beyond the histogram's top bucket), threshold ≥ 10 s"
+    demo = verdicts_at(DemoSource(scenario), DURING_PAST, cluster="staging")
+    assert next(r for r in demo[("staging", "node-02", "kubelet")]["reasons"] if r["signal"] == "pleg_relist_p99") == pleg
     elsewhere = next(r for r in during[("staging", "node-03", "kubelet")]["reasons"] if r["signal"] == "pleg_relist_p99")
     assert "beyond_top_bucket" not in elsewhere and elsewhere["text"].endswith("over 5m < 3 s")
     after = verdicts_at(source, AFTER_PAST, cluster="staging")

@@ -22,7 +22,7 @@ from datetime import datetime
 
 import numpy as np
 
-from dashboard.catalog import QUICK_RUNTIME_OPERATIONS, Catalog
+from dashboard.catalog import QUICK_RUNTIME_OPERATIONS, Catalog, beyond_top_bucket
 from dashboard.durations import parse_duration
 from dashboard.sources.base import Observations, observation_frame
 from dashboard.sources.demo.fleet import _FleetModel
@@ -154,12 +154,26 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> float | None:
     return None if math.isnan(ratio) else ratio
 
 
+class _Quantile(float):
+    """A quantile that knows whether its rank fell in the +Inf bucket (then it is the top finite bound)."""
+
+    beyond_top_bucket: bool = False
+
+
 def _quantile(found: tuple[tuple[float, ...], np.ndarray] | None) -> float | None:
-    """``histogram_quantile(…) > -Inf``: a window without observations (NaN) is no series."""
+    """``histogram_quantile(…) > -Inf``, and the catalog's marker: the top finite bucket (the largest
+    finite cumulative rate) holds under ``QUANTILE`` of all observations."""
     if found is None:
         return None
-    value = histogram_quantile(QUANTILE, found[0], found[1].tolist())
-    return None if math.isnan(value) else value
+    bounds, rates = found[0], found[1].tolist()
+    value = histogram_quantile(QUANTILE, bounds, rates)
+    if math.isnan(value):
+        return None
+    quantile = _Quantile(value)
+    finite = [rate for bound, rate in zip(bounds, rates) if not math.isinf(bound)]
+    total = sum(rate for bound, rate in zip(bounds, rates) if math.isinf(bound))
+    quantile.beyond_top_bucket = bool(finite) and max(finite) < QUANTILE * total
+    return quantile
 
 
 def _reduce(values: np.ndarray, how: Callable[[np.ndarray], float]) -> float | None:
@@ -315,13 +329,10 @@ class DemoSource:
                 if evaluate is None or sig.name in catalog.known_absent(sig.component):
                     continue
                 for node, on_node in by_node.get(sig.component, {}).items():
-                    value = evaluate(probe, on_node)
-                    if value is not None:
-                        rows.append(_row(name, node, sig.component, sig.name, "node", value))
+                    rows.extend(_rows(name, node, sig.component, sig.name, "node", evaluate(probe, on_node)))
                 if sig.rollup and selected[sig.component]:
                     value = evaluate(probe, selected[sig.component])
-                    if value is not None:
-                        rows.append(_row(name, None, sig.component, sig.name, "cluster", value))
+                    rows.extend(_rows(name, None, sig.component, sig.name, "cluster", value))
         return Observations(observation_frame(rows), source=self.description)
 
     def _inventory(
@@ -351,6 +362,16 @@ class DemoSource:
     def _visible(probe: _Probe, target: _Target, family: str) -> tuple[Mapping[str, str], ...]:
         """The labels of ``family``'s series when the lookback sees them."""
         return target.families[family].labels if probe.gauges([target], family).size else ()
+
+
+def _rows(cluster: str, node: str | None, component: str, signal: str, scope: str, value: float | None) -> list[dict]:
+    """The signal's row, if it has a value, and the catalog's marker row beside a quantile beyond its top bucket."""
+    if value is None:
+        return []
+    found = [_row(cluster, node, component, signal, scope, float(value))]
+    if getattr(value, "beyond_top_bucket", False):
+        found.append(_row(cluster, node, component, beyond_top_bucket(signal), scope, 1.0))
+    return found
 
 
 def _row(cluster: str, node: str | None, component: str, signal: str, scope: str, value: float) -> dict:
