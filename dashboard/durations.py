@@ -10,6 +10,18 @@ _DURATION = re.compile(r"(?:[0-9]+(?:ms|s|m|h|d|w|y))+")
 _PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w|y)")
 
 
+def format_duration(seconds: float) -> str:
+    """A PromQL duration for ``seconds``, in the largest unit that divides it (``300`` → ``5m``)."""
+    milliseconds = round(seconds * 1000)
+    if milliseconds <= 0:
+        raise ValueError(f"{seconds!r} s is not a positive duration")
+    for unit in ("w", "d", "h", "m", "s"):
+        size = round(_UNIT_SECONDS[unit] * 1000)
+        if milliseconds % size == 0:
+            return f"{milliseconds // size}{unit}"
+    return f"{milliseconds}ms"
+
+
 def parse_duration(text: str) -> float:
     """Seconds in a PromQL duration; ``ValueError`` for anything else (whitespace included)."""
     if not isinstance(text, str) or not _DURATION.fullmatch(text):

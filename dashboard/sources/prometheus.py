@@ -22,21 +22,26 @@ import json
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+import pandas as pd
 import requests
 import urllib3.exceptions
 from urllib3.util.retry import Retry
 
 from dashboard.catalog import BEYOND_TOP_BUCKET, Catalog, Query, beyond_top_bucket, build_queries
 from dashboard.config import PrometheusSettings
+from dashboard.durations import format_duration, parse_duration
 from dashboard.redaction import redact, secret_forms
-from dashboard.sources.base import Observations, SourceError, SourceWarning, observation_frame
+from dashboard.sources.base import OBSERVATION_COLUMNS, Observations, SourceError, SourceWarning, observation_frame
 from dashboard.sources.deadline import DeadlineAdapter, deadline
 
 _CHUNK = 64 * 1024
 _MAX_REDIRECTS = 3
+MAX_POINTS = 11_000
+"""Prometheus refuses a range query of more than 11,000 points per series; longer ranges are split."""
 
 
 def redacted_url(url: str) -> str:
@@ -89,6 +94,17 @@ class PrometheusSource:
         ``until`` (a ``time.monotonic()`` value) is the evaluation's deadline, if it ends sooner
         than this request's own timeout.
         """
+        params = {"query": promql, "time": f"{at.timestamp():.3f}"}
+        return self._request("query", params, "vector", until)
+
+    def query_range(self, promql: str, start: datetime, end: datetime, step_seconds: float, *,
+                    until: float | None = None) -> tuple[list[dict], list[str]]:
+        """Run one range query (``/api/v1/query_range``); returns the result matrix and warnings."""
+        params = {"query": promql, "start": f"{start.timestamp():.3f}", "end": f"{end.timestamp():.3f}",
+                  "step": f"{step_seconds:g}"}
+        return self._request("query_range", params, "matrix", until)
+
+    def _request(self, endpoint: str, params: dict, result_type: str, until: float | None) -> tuple[list[dict], list[str]]:
         timeout = self.settings.timeout_seconds
         own = time.monotonic() + timeout
         end = own if until is None else min(own, until)
@@ -103,7 +119,7 @@ class PrometheusSource:
             raise SourceError(late)
         try:
             with deadline(end):
-                status, body = self._fetch(promql, at, timeout)
+                status, body = self._fetch(endpoint, params, timeout)
         except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
             raise SourceError(late) from None
         except requests.exceptions.SSLError:
@@ -114,11 +130,10 @@ class PrometheusSource:
             raise SourceError(f"cannot reach {self.description} ({type(error).__name__})") from None
         if status != 200:
             raise _status_error(self.description, status, body, self._secrets)
-        return self._vector(body)
+        return self._result(body, result_type)
 
-    def _fetch(self, promql: str, at: datetime, timeout: float) -> tuple[int, bytes]:
-        url = f"{self.url}/api/v1/query"
-        params: dict | None = {"query": promql, "time": f"{at.timestamp():.3f}"}
+    def _fetch(self, endpoint: str, params: dict | None, timeout: float) -> tuple[int, bytes]:
+        url = f"{self.url}/api/v1/{endpoint}"
         for _ in range(_MAX_REDIRECTS + 1):
             # verify per request: requests lets REQUESTS_CA_BUNDLE override the session's verify.
             with self._session.get(
@@ -149,7 +164,8 @@ class PrometheusSource:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _vector(self, body: bytes) -> tuple[list[dict], list[str]]:
+    def _result(self, body: bytes, expected: str) -> tuple[list[dict], list[str]]:
+        """The checked ``data.result`` of an answer (``expected``: "vector" or "matrix") and its warnings."""
         malformed = f"{self.description} sent a malformed answer"
         try:
             answer = json.loads(body)
@@ -164,8 +180,9 @@ class PrometheusSource:
             raise SourceError(_one_line(f"{self.description} answered HTTP 200 with status {detail}"))
         data = answer.get("data")
         result_type = data.get("resultType") if isinstance(data, dict) else None
-        if result_type != "vector":
-            raise SourceError(f"{self.description} sent a {result_type!r} result where an instant vector was asked")
+        if result_type != expected:
+            asked = "an instant vector" if expected == "vector" else "a range matrix"
+            raise SourceError(f"{self.description} sent a {result_type!r} result where {asked} was asked")
         result = data.get("result")
         if not isinstance(result, list):
             raise SourceError(f"{malformed} (the result is not a list)")
@@ -173,7 +190,8 @@ class PrometheusSource:
             raise SourceError(
                 f"{self.description} sent {len(result):,} samples for one query, over {self.settings.max_samples:,} (max_samples)"
             )
-        if not all(_is_sample(sample) for sample in result):
+        well_formed = _is_sample if expected == "vector" else _is_series
+        if not all(well_formed(sample) for sample in result):
             raise SourceError(f"{malformed} (a sample is not a label set and a value)")
         warnings = answer.get("warnings") or []
         if not isinstance(warnings, list):
@@ -202,6 +220,46 @@ class PrometheusSource:
             warnings.extend(SourceWarning(query.component, query.signal, w) for w in query_warnings)
         return Observations(observation_frame(rows), self.description, tuple(warnings))
 
+    def observe_range(self, catalog: Catalog, *, steps: list[datetime], cluster: str | None = None) -> Observations:
+        """Every catalog signal at each of ``steps`` (evenly spaced): one ``query_range`` per catalog
+        query and per run of at most :data:`MAX_POINTS` steps, so the count depends on neither nodes
+        nor (below 11,000 steps) the number of steps.
+
+        The rate window is max(window, step): with a step longer than the window, consecutive
+        windows would leave samples between them unseen, and an incident shorter than a step would
+        vanish from the timeline. The frame has the observation columns plus ``time``.
+        """
+        step = (steps[1] - steps[0]).total_seconds() if len(steps) > 1 else 60.0
+        window = max(parse_duration(catalog.window), step)
+        range_catalog = replace(catalog, window=format_duration(window))
+        queries = build_queries(range_catalog, cluster)
+        runs = [steps[i:i + MAX_POINTS] for i in range(0, len(steps), MAX_POINTS)]
+        until = time.monotonic() + self.settings.evaluation_timeout_seconds
+        jobs = [(query, run) for query in queries for run in runs]
+        with ThreadPoolExecutor(max_workers=self.settings.parallel_queries) as pool:
+            futures = [pool.submit(self._answer_range, query, run, step, until) for query, run in jobs]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in futures if f in done and f.exception() is not None), None)
+            if failed is not None:
+                for future in futures:
+                    future.cancel()
+                raise failed.exception()
+            answers = [future.result() for future in futures]
+        frames, warnings = [], []
+        for (query, _), (result, query_warnings) in zip(jobs, answers):
+            frames.append(_range_frame(query, result, catalog))
+            warnings.extend(SourceWarning(query.component, query.signal, w) for w in query_warnings)
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["time", *OBSERVATION_COLUMNS])
+        return Observations(frame, self.description, tuple(dict.fromkeys(warnings)))
+
+    def _answer_range(self, query: Query, run: list[datetime], step: float, until: float) -> tuple[list[dict], list[str]]:
+        try:
+            return self.query_range(query.promql, run[0], run[-1], step, until=until)
+        except _RejectedQuery as rejected:
+            return [], [str(rejected)]
+        except SourceError as error:
+            raise SourceError(f"{error} (range query for {query.component} {query.signal})") from None
+
     def _answer(self, query: Query, at: datetime, until: float) -> tuple[list[dict], list[str]]:
         try:
             return self.query(query.promql, at, until=until)
@@ -229,6 +287,38 @@ def _is_sample(sample: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _is_series(series: object) -> bool:
+    """A range result's series: a label set and ``[[time, "value"], …]`` (native histograms skipped)."""
+    if not isinstance(series, dict):
+        return False
+    labels, values = series.get("metric"), series.get("values")
+    if not isinstance(labels, dict) or not all(type(v) is str for v in labels.values()):
+        return False
+    if values is None:
+        return "histograms" in series
+    return isinstance(values, list) and all(_is_sample({"metric": labels, "value": point}) for point in values)
+
+
+def _range_frame(query: Query, result: list[dict], catalog: Catalog) -> pd.DataFrame:
+    """A range answer as observation rows with a ``time`` column, labels mapped as :func:`_rows` does."""
+    parts = []
+    for series in result:
+        points = series.get("values") or []
+        if not points:
+            continue
+        mapped = _rows(query, [{"metric": series["metric"], "value": points[0]}], catalog)
+        if not mapped:
+            continue
+        times = pd.to_datetime([float(point[0]) for point in points], unit="s", utc=True)
+        part = pd.DataFrame({"time": times, "value": [float(point[1]) for point in points]})
+        for column in ("cluster", "node", "component", "signal", "scope"):
+            part[column] = mapped[0][column]
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=["time", *OBSERVATION_COLUMNS])
+    return pd.concat(parts, ignore_index=True)[["time", *OBSERVATION_COLUMNS]]
 
 
 def _one_line(text: str) -> str:
