@@ -96,6 +96,96 @@ def _minutes(times: pd.Series) -> pd.Series:
     return pd.to_datetime(times, utc=True).dt.strftime("%Y-%m-%d %H:%M").fillna("-")
 
 
+TIMELINE_COLUMNS = ("time", "cluster", "node", "component", "verdict", "signal", "value")
+INCIDENT_COLUMNS = ("cluster", "node", "component", "start", "end", "duration_s", "verdict", "signal", "peak",
+                    "ongoing")
+
+
+def timeline_records(timeline: pd.DataFrame) -> list[dict]:
+    """The timeline's JSON rows: times in RFC 3339 UTC, no value as null, the DNS roll-up's node null."""
+    return _records(timeline, TIMELINE_COLUMNS, times=("time",))
+
+
+def timeline_csv(timeline: pd.DataFrame) -> str:
+    """``time,cluster,node,component,verdict,signal,value``; the roll-up's node is empty."""
+    return _csv(timeline_records(timeline), TIMELINE_COLUMNS)
+
+
+def incidents_records(found: pd.DataFrame) -> list[dict]:
+    """One JSON row per incident, its times in RFC 3339 UTC."""
+    return _records(found, INCIDENT_COLUMNS, times=("start", "end"))
+
+
+def incidents_csv(found: pd.DataFrame) -> str:
+    """``cluster,node,component,start,end,duration_s,verdict,signal,peak,ongoing``."""
+    return _csv(incidents_records(found), INCIDENT_COLUMNS)
+
+
+def _records(frame: pd.DataFrame, columns: tuple[str, ...], *, times: tuple[str, ...]) -> list[dict]:
+    records = []
+    for row in frame[list(columns)].itertuples(index=False):
+        record = {}
+        for column, value in zip(columns, row):
+            if column in times:
+                value = rfc3339(value)
+            elif value is None or value is pd.NaT or (isinstance(value, float) and not math.isfinite(value)):
+                value = None
+            elif hasattr(value, "item"):  # a numpy scalar: JSON wants the Python one
+                value = value.item()
+            record[column] = value
+        records.append(record)
+    return records
+
+
+def _csv(records: list[dict], columns: tuple[str, ...]) -> str:
+    frame = pd.DataFrame(records, columns=list(columns), dtype=object)
+    return frame.map(lambda value: printable(value) if isinstance(value, str) else value).to_csv(index=False)
+
+
+def release_text(record: dict, gate_block: str) -> str:
+    """The ``release`` command's record for people: provenance, vulnerabilities, attestations, the
+    gate exactly as ``gate`` prints it (``gate_block``), each deployment's impact, the diff."""
+    provenance = record["provenance"]
+    lines = [f"release {printable(record['resource'])}", f"  service {printable(record['service'])}",
+             f"  digest  {record['digest'] or '(none)'}", "", "provenance"]
+    for label, key in (("builder", "builder"), ("source", "source_repo"), ("revision", "source_revision"),
+                       ("built", "build_end")):
+        lines.append(f"  {label:<9}{printable(str(provenance[key])) if provenance[key] else '-'}")
+    if provenance["slsa"]:
+        lines.append(f"  SLSA     {printable(str(provenance['slsa'].get('predicate_type')))}")
+    by_severity: dict[str, int] = {}
+    for vulnerability in record["vulnerabilities"]:
+        by_severity[vulnerability["severity"]] = by_severity.get(vulnerability["severity"], 0) + 1
+    fixable = sum(vulnerability["fixable"] for vulnerability in record["vulnerabilities"])
+    lines += ["", f"vulnerabilities: {len(record['vulnerabilities'])} package issues"
+              + (f" ({', '.join(f'{n} {s}' for s, n in by_severity.items())}; {fixable} fixable)" if by_severity else "")]
+    lines += ["", "attestations"]
+    lines += [f"  {'verified' if a['verified'] else 'present' if a['present'] else 'MISSING':<9}"
+              f"{printable(a['note'])}: {printable(a['reason'])}" for a in record["attestations"]] or ["  none"]
+    lines += ["", gate_block, "", "deployments"]
+    if not record["deployments"]:
+        lines.append("  never deployed")
+    for deployment in record["deployments"]:
+        where = deployment["cluster"] or f"unmapped ({printable(str(deployment['address']))})"
+        lines.append(f"  {printable(where)} at {deployment['deploy_time'] or 'an unknown time'}"
+                     + (f", undeployed {deployment['undeploy_time']}" if deployment["undeploy_time"] else ""))
+        impact = deployment.get("impact")
+        if impact:
+            lines.append(f"    impact {impact['verdict']}: {printable(impact['summary'])}")
+    previous = record["previous"]
+    lines += ["", "against the previous release"]
+    if previous is None:
+        lines.append("  none: the first release of its service")
+    else:
+        lines.append(f"  previous {printable(previous['resource'])}")
+        lines += [f"  CVE added {c['cve']} ({c['severity']}{', fixable' if c['fixable'] else ''})"
+                  for c in previous["cves_added"]]
+        lines += [f"  CVE fixed {c['cve']} ({c['severity']})" for c in previous["cves_fixed"]]
+        lines += [f"  attestation gained {printable(n)}" for n in previous["attestations_gained"]]
+        lines += [f"  attestation lost {printable(n)}" for n in previous["attestations_lost"]]
+    return "\n".join(lines)
+
+
 def evaluation_table(evaluation: Evaluation) -> str:
     """A plain-text table for people: one line per node and component, with the deciding reason."""
     table = verdict_table(evaluation.verdicts)
