@@ -131,7 +131,9 @@ def judge_range(observations: Observations, catalog: Catalog) -> pd.DataFrame:
     timeline = pd.concat(parts, ignore_index=True)
     timeline["cluster_first"] = timeline["scope"] == "node"
     timeline = timeline.sort_values(["time", "cluster", "cluster_first", "node", "component"], kind="stable")
-    timeline["node"] = timeline["node"].where(timeline["scope"] == "node", None)
+    # object columns, as the instant judge's: the roll-up's node and a healthy row's signal are None
+    timeline["node"] = timeline["node"].astype(object).where(timeline["scope"] == "node", None)
+    timeline["signal"] = timeline["signal"].astype(object).where(timeline["signal"].notna(), None)
     return timeline[TIMELINE_COLUMNS].reset_index(drop=True)
 
 
@@ -284,7 +286,8 @@ def incidents(timeline: pd.DataFrame, end: datetime) -> pd.DataFrame:
         "ongoing": ongoing,
     })
     found["duration_s"] = (found["end"] - found["start"]).dt.total_seconds()
-    found["node"] = found["node"].where(found["node"].notna(), None)
+    for column in ("node", "signal"):
+        found[column] = found[column].astype(object).where(found[column].notna(), None)
     return found[INCIDENT_COLUMNS].reset_index(drop=True)
 
 

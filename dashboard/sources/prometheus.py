@@ -22,26 +22,26 @@ import json
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+import numpy as np
 import pandas as pd
 import requests
 import urllib3.exceptions
 from urllib3.util.retry import Retry
 
-from dashboard.catalog import BEYOND_TOP_BUCKET, Catalog, Query, beyond_top_bucket, build_queries
+from dashboard.catalog import (  # the builder, to ask for the work signals alone (per cluster or node)
+    BEYOND_TOP_BUCKET, Catalog, Query, _QueryBuilder, beyond_top_bucket, build_queries, escape_label_value,
+)
 from dashboard.config import PrometheusSettings
-from dashboard.durations import format_duration, parse_duration
 from dashboard.redaction import redact, secret_forms
 from dashboard.sources.base import OBSERVATION_COLUMNS, Observations, SourceError, SourceWarning, observation_frame
 from dashboard.sources.deadline import DeadlineAdapter, deadline
+from dashboard.timeline import range_steps, range_window, split_steps
 
 _CHUNK = 64 * 1024
 _MAX_REDIRECTS = 3
-MAX_POINTS = 11_000
-"""Prometheus refuses a range query of more than 11,000 points per series; longer ranges are split."""
 
 
 def redacted_url(url: str) -> str:
@@ -220,20 +220,50 @@ class PrometheusSource:
             warnings.extend(SourceWarning(query.component, query.signal, w) for w in query_warnings)
         return Observations(observation_frame(rows), self.description, tuple(warnings))
 
-    def observe_range(self, catalog: Catalog, *, steps: list[datetime], cluster: str | None = None) -> Observations:
-        """Every catalog signal at each of ``steps`` (evenly spaced): one ``query_range`` per catalog
-        query and per run of at most :data:`MAX_POINTS` steps, so the count depends on neither nodes
-        nor (below 11,000 steps) the number of steps.
+    def observe_range(
+        self, catalog: Catalog, *, start: datetime, end: datetime, step: timedelta, cluster: str | None = None
+    ) -> Observations:
+        """Every catalog signal at each step from ``start`` to ``end``: the frame has the observation
+        columns plus ``time``.
 
-        The rate window is max(window, step): with a step longer than the window, consecutive
-        windows would leave samples between them unseen, and an incident shorter than a step would
-        vanish from the timeline. The frame has the observation columns plus ``time``.
+        One ``query_range`` per catalog query (the queries :meth:`observe` sends), and per run of at
+        most 11,000 steps (Prometheus' limit per series), so the count depends on neither the number
+        of nodes nor, below that limit, the number of steps. The rate window is max(window, step)
+        (:func:`dashboard.timeline.range_window`): a longer step would otherwise skip the samples
+        between two windows.
         """
-        step = (steps[1] - steps[0]).total_seconds() if len(steps) > 1 else 60.0
-        window = max(parse_duration(catalog.window), step)
-        range_catalog = replace(catalog, window=format_duration(window))
-        queries = build_queries(range_catalog, cluster)
-        runs = [steps[i:i + MAX_POINTS] for i in range(0, len(steps), MAX_POINTS)]
+        steps = range_steps(start, end, step)
+        queries = build_queries(range_window(catalog, step), cluster)
+        return self._observe_queries(queries, steps, step, catalog)
+
+    def observe_series(
+        self, catalog: Catalog, *, start: datetime, end: datetime, step: timedelta,
+        cluster: str | None = None, node: str | None = None,
+    ) -> Observations:
+        """Every work signal at each step, per cluster (summed over all nodes before the ratio or
+        the quantile), or for one ``node``: one ``query_range`` per signal either way."""
+        steps = range_steps(start, end, step)
+        range_catalog = range_window(catalog, step)
+        builder = _QueryBuilder(range_catalog, cluster)
+        queries = []
+        for sig in range_catalog.signals:
+            if sig.kind != "work" or sig.name in catalog.known_absent(sig.component):
+                continue
+            if node is None:
+                queries.append(Query(sig.component, sig.name, "cluster", builder.signal(sig, per_node=False)))
+            else:
+                # Node identity is resolved inside the query, so the node is picked after it.
+                # "$" would expand in label_replace's replacement: "$$" is a literal one.
+                wanted = escape_label_value(node.replace("$", "$$"))
+                only = f'label_replace(vector(1), "{catalog.node_label}", "{wanted}", "", "")'
+                promql = f"({builder.signal(sig, per_node=True)}) and on ({catalog.node_label}) {only}"
+                queries.append(Query(sig.component, sig.name, "node", promql))
+        return self._observe_queries(queries, steps, step, catalog)
+
+    def _observe_queries(
+        self, queries: list[Query], steps: list[datetime], step: timedelta, catalog: Catalog
+    ) -> Observations:
+        runs = split_steps(steps)
         until = time.monotonic() + self.settings.evaluation_timeout_seconds
         jobs = [(query, run) for query in queries for run in runs]
         with ThreadPoolExecutor(max_workers=self.settings.parallel_queries) as pool:
@@ -242,23 +272,34 @@ class PrometheusSource:
             failed = next((f for f in futures if f in done and f.exception() is not None), None)
             if failed is not None:
                 for future in futures:
-                    future.cancel()
+                    future.cancel()  # one failure decides the evaluation: send no more queries
                 raise failed.exception()
             answers = [future.result() for future in futures]
+        rejected = [query_warnings[0] for result, query_warnings in answers if query_warnings and not result]
+        if jobs and len(rejected) == len(jobs):
+            raise SourceError(f"every range query was rejected; first: {rejected[0]}")
         frames, warnings = [], []
         for (query, _), (result, query_warnings) in zip(jobs, answers):
-            frames.append(_range_frame(query, result, catalog))
+            frames.append(_range_frame(query, result, catalog, steps, step))
             warnings.extend(SourceWarning(query.component, query.signal, w) for w in query_warnings)
-        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["time", *OBSERVATION_COLUMNS])
+        frame = pd.concat(frames, ignore_index=True) if frames else _range_frame(None, [], catalog, steps, step)
         return Observations(frame, self.description, tuple(dict.fromkeys(warnings)))
 
-    def _answer_range(self, query: Query, run: list[datetime], step: float, until: float) -> tuple[list[dict], list[str]]:
+    def _answer_range(
+        self, query: Query, run: list[datetime], step: timedelta, until: float
+    ) -> tuple[list[dict], list[str]]:
+        what = f"the range query for {query.component} {query.signal} ({query.scope}, {len(run):,} steps)"
         try:
-            return self.query_range(query.promql, run[0], run[-1], step, until=until)
+            return self.query_range(query.promql, run[0], run[-1], step.total_seconds(), until=until)
         except _RejectedQuery as rejected:
-            return [], [str(rejected)]
-        except SourceError as error:
-            raise SourceError(f"{error} (range query for {query.component} {query.signal})") from None
+            if rejected.status != 422:
+                return [], [str(rejected)]
+            error: SourceError = rejected
+        except SourceError as failure:
+            error = failure
+        heavy = any(mark in str(error) for mark in ("HTTP 422", "HTTP 503", "execution"))
+        hint = "; too heavy for the server: shorten the range, raise the step or name a cluster" if heavy else ""
+        raise SourceError(_one_line(f"{what} failed: {error}{hint}")) from None
 
     def _answer(self, query: Query, at: datetime, until: float) -> tuple[list[dict], list[str]]:
         try:
@@ -269,6 +310,10 @@ class PrometheusSource:
 
 class _RejectedQuery(SourceError):
     """The backend refused one query (400/422): that signal has no data, the others stand."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
 
 
 def _is_sample(sample: object) -> bool:
@@ -301,23 +346,33 @@ def _is_series(series: object) -> bool:
     return isinstance(values, list) and all(_is_sample({"metric": labels, "value": point}) for point in values)
 
 
-def _range_frame(query: Query, result: list[dict], catalog: Catalog) -> pd.DataFrame:
-    """A range answer as observation rows with a ``time`` column, labels mapped as :func:`_rows` does."""
+def _range_frame(
+    query: Query | None, result: list[dict], catalog: Catalog, steps: list[datetime], step: timedelta
+) -> pd.DataFrame:
+    """A range answer as observation rows with a ``time`` column, labels mapped as :func:`_rows` does.
+
+    Each point's time is snapped to its step (Prometheus answers ``start + k * step`` in float
+    seconds), so that rows of different queries share exact times.
+    """
+    origin, seconds = steps[0].timestamp(), step.total_seconds()
+    grid = pd.DatetimeIndex(steps)
     parts = []
-    for series in result:
+    for series in result if query is not None else []:
         points = series.get("values") or []
-        if not points:
-            continue
-        mapped = _rows(query, [{"metric": series["metric"], "value": points[0]}], catalog)
+        mapped = _rows(query, [{"metric": series["metric"], "value": points[0]}], catalog) if points else []
         if not mapped:
             continue
-        times = pd.to_datetime([float(point[0]) for point in points], unit="s", utc=True)
-        part = pd.DataFrame({"time": times, "value": [float(point[1]) for point in points]})
+        at = np.array([float(point[0]) for point in points])
+        index = np.clip(np.rint((at - origin) / seconds).astype(int), 0, len(grid) - 1)
+        part = pd.DataFrame({"time": grid[index], "value": [float(point[1]) for point in points]})
         for column in ("cluster", "node", "component", "signal", "scope"):
             part[column] = mapped[0][column]
         parts.append(part)
     if not parts:
-        return pd.DataFrame(columns=["time", *OBSERVATION_COLUMNS])
+        empty = pd.DataFrame({"time": pd.DatetimeIndex([], tz="UTC")})
+        for column in OBSERVATION_COLUMNS:
+            empty[column] = pd.Series(dtype=float if column == "value" else object)
+        return empty
     return pd.concat(parts, ignore_index=True)[["time", *OBSERVATION_COLUMNS]]
 
 
@@ -334,7 +389,7 @@ def _status_error(description: str, status: int, body: bytes, secrets: list[str]
         detail = ""
     message = _one_line(f"{description} answered HTTP {status}{detail}")
     if status in (400, 422):
-        return _RejectedQuery(message)
+        return _RejectedQuery(message, status)
     return SourceError(message)
 
 

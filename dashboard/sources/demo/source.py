@@ -18,13 +18,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 
 from dashboard.catalog import QUICK_RUNTIME_OPERATIONS, Catalog, beyond_top_bucket
 from dashboard.durations import parse_duration
-from dashboard.sources.base import Observations, observation_frame
+from dashboard.sources.base import OBSERVATION_COLUMNS, Observations, observation_frame
 from dashboard.sources.demo.fleet import _FleetModel
 from dashboard.sources.demo.promql import (
     LOOKBACK_SECONDS,
@@ -36,6 +37,7 @@ from dashboard.sources.demo.promql import (
 )
 from dashboard.sources.demo.scenario import Scenario, _utc_seconds
 from dashboard.sources.demo.series import _Block, _Clock, _Histograms, _Target
+from dashboard.timeline import range_steps, range_window
 
 
 class _Probe:
@@ -335,6 +337,53 @@ class DemoSource:
                     rows.extend(_rows(name, None, sig.component, sig.name, "cluster", value))
         return Observations(observation_frame(rows), source=self.description)
 
+    def observe_range(
+        self, catalog: Catalog, *, start: datetime, end: datetime, step: timedelta, cluster: str | None = None
+    ) -> Observations:
+        """The catalog's signals at every step, as ``query_range`` would read them: :meth:`observe`
+        at each step, with the rate window max(window, step) as the Prometheus source uses."""
+        range_catalog = range_window(catalog, step)
+        frames = [
+            self.observe(range_catalog, at=at, cluster=cluster).frame.assign(time=pd.Timestamp(at))
+            for at in range_steps(start, end, step)
+        ]
+        return Observations(_timed(frames), source=self.description)
+
+    def observe_series(
+        self, catalog: Catalog, *, start: datetime, end: datetime, step: timedelta,
+        cluster: str | None = None, node: str | None = None,
+    ) -> Observations:
+        """Every work signal at every step over all of a cluster's series (or one node's), as the
+        Prometheus source's per-cluster (or node-picked) queries read them."""
+        range_catalog = range_window(catalog, step)
+        window_ms = round(parse_duration(range_catalog.window) * 1000)
+        signals = [
+            (sig, _EVALUATORS[sig.component][sig.name])
+            for sig in range_catalog.signals
+            if sig.kind == "work" and sig.name not in catalog.known_absent(sig.component)
+            and sig.name in _EVALUATORS.get(sig.component, {})
+        ]
+        clusters = self.scenario.clusters if cluster is None else [c for c in self.scenario.clusters if c == cluster]
+        chosen = {
+            (name, sig.component): [
+                t for t in self._targets.get((name, sig.component), [])
+                if _matches(t.labels, _parse_matchers(catalog.selectors.for_component(sig.component)))
+                and (node is None or t.node == node)
+            ]
+            for name in clusters for sig, _ in signals
+        }
+        frames = []
+        for at in range_steps(start, end, step):
+            probe = _Probe(self.scenario, round(_utc_seconds(at) * 1000), window_ms)
+            rows = [
+                row
+                for name in clusters for sig, evaluate in signals if chosen[(name, sig.component)]
+                for row in _rows(name, node, sig.component, sig.name, "cluster" if node is None else "node",
+                                 evaluate(probe, chosen[(name, sig.component)]))
+            ]
+            frames.append(observation_frame(rows).assign(time=pd.Timestamp(at)))
+        return Observations(_timed(frames), source=self.description)
+
     def _inventory(
         self,
         probe: _Probe,
@@ -362,6 +411,13 @@ class DemoSource:
     def _visible(probe: _Probe, target: _Target, family: str) -> tuple[Mapping[str, str], ...]:
         """The labels of ``family``'s series when the lookback sees them."""
         return target.families[family].labels if probe.gauges([target], family).size else ()
+
+
+def _timed(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per-step observation frames as one, ``time`` first (UTC)."""
+    frame = pd.concat(frames, ignore_index=True)
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    return frame[["time", *OBSERVATION_COLUMNS]]
 
 
 def _rows(cluster: str, node: str | None, component: str, signal: str, scope: str, value: float | None) -> list[dict]:
