@@ -476,6 +476,19 @@ def build_queries(catalog: Catalog, cluster: str | None = None) -> list[Query]:
     return queries
 
 
+def series_promql(catalog: Catalog, sig: Signal, *, cluster: str | None = None, node: str | None = None) -> str:
+    """The PromQL of one signal's chart series: cluster-wide (sums before ratios, one quantile over
+    every node's buckets), or for one ``node`` (node identity is resolved inside the query, so the
+    node is picked after it)."""
+    builder = _QueryBuilder(catalog, cluster)
+    if node is None:
+        return builder.signal(sig, per_node=False)
+    # "$" would expand in label_replace's replacement: "$$" is a literal one.
+    wanted = escape_label_value(node.replace("$", "$$"))
+    only = f'label_replace(vector(1), "{catalog.node_label}", "{wanted}", "", "")'
+    return f"({builder.signal(sig, per_node=True)}) and on ({catalog.node_label}) {only}"
+
+
 class _QueryBuilder:
     def __init__(self, catalog: Catalog, cluster: str | None):
         self.catalog = catalog

@@ -59,7 +59,7 @@ one is a :class:`ConfigError` naming the key. Credentials are refused in the fil
 
 Environment: PROMETHEUS_URL, PROMETHEUS_TOKEN, PROMETHEUS_USERNAME, PROMETHEUS_PASSWORD,
 PROMETHEUS_HEADERS (``Name=value,…``), PROMETHEUS_CA_BUNDLE, PROMETHEUS_INSECURE, PROMETHEUS_TIMEOUT,
-PROMETHEUS_EVALUATION_TIMEOUT, PROMETHEUS_MAX_BODY_BYTES, PROMETHEUS_MAX_SAMPLES,
+PROMETHEUS_EVALUATION_TIMEOUT, PROMETHEUS_MAX_BODY_BYTES, PROMETHEUS_MAX_SAMPLES, PROMETHEUS_UI_URL,
 DASHBOARD_CONFIG, DASHBOARD_CLUSTER, DASHBOARD_PRESET, DASHBOARD_WINDOW, GRAFEAS_URL, GRAFEAS_TOKEN,
 GRAFEAS_API, GRAFEAS_PROJECT, GRAFEAS_USER_PROJECT, GRAFEAS_CA_BUNDLE, GRAFEAS_TIMEOUT, GATE_POLICY.
 """
@@ -110,6 +110,17 @@ class PrometheusSettings:
     # 2,000 nodes the 31 answers total 3.5 MB (bench.health_bench), so these leave 80x and 25x room.
     max_body_bytes: int = 16 * 1024 * 1024
     max_samples: int = 50_000
+    # Where a chart's "open in Prometheus" link points; None: the Prometheus URL's /graph.
+    ui_url: str | None = None
+
+    @property
+    def graph_url(self) -> str:
+        """The Prometheus UI's graph page, without credentials (links are shown to people)."""
+        if self.ui_url:
+            return self.ui_url
+        parts = urlsplit(self.url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname}{port}{parts.path.rstrip('/')}/graph"
 
 
 @dataclass(frozen=True)
@@ -291,6 +302,7 @@ FILE_SCHEMA: dict[str, dict[str, _Check | None]] = {
         "timeout_seconds": _positive_number,
         "parallel_queries": _positive_int,
         "evaluation_timeout_seconds": _positive_number,
+        "ui_url": _file_url,
         "max_body_bytes": _positive_int,
         "max_samples": _positive_int,
         "ca_bundle": _existing_file,
@@ -469,6 +481,7 @@ def _prometheus_settings(
         ca_bundle=_from_env(env, "PROMETHEUS_CA_BUNDLE", _existing_file) or prom_file.get("ca_bundle"),
         insecure=prom_file.get("insecure", False) if insecure is None else insecure,
         parallel_queries=prom_file.get("parallel_queries", 4),
+        ui_url=_from_env(env, "PROMETHEUS_UI_URL", _file_url) or prom_file.get("ui_url"),
         **_prometheus_bounds(prom_file, env),
     )
 

@@ -14,7 +14,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 # file: (path and query, an element that shows the page has its data)
 PAGES = {
     "oncall.png": ("", '[data-testid="stMetric"]'),
-    "health.png": ("health", '[data-testid="stDataFrame"]'),
+    "health.png": ("health", '[data-testid="stPlotlyChart"]'),
     "releases.png": ("releases", '[data-testid="stDataFrame"]'),
     "release.png": ("release?resource={denied}", '[data-testid="stDataFrame"]'),
 }
@@ -35,7 +35,7 @@ def main() -> None:
     DOCS.mkdir(exist_ok=True)
     with running_app(env={"PROMETHEUS_URL": "", "GRAFEAS_URL": ""}) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page = browser.new_page(viewport={"width": 1600, "height": 2400})
         denied = a_denied_release()
         for filename, (path, ready) in PAGES.items():
             page.goto(f"{url}/{path.format(denied=denied)}")

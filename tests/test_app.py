@@ -1,6 +1,6 @@
 """Every page through Streamlit's AppTest: renders without exceptions, on the demo and on errors."""
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.config import load_settings
 from dashboard.health import evaluate
 from dashboard.sources import health_source, source_identity
+from dashboard.timeline import evaluate_range
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
@@ -25,22 +26,38 @@ def fresh_caches(monkeypatch):
     st.cache_resource.clear()
 
 
-def test_health_page_on_demo():
-    app = run_page("health.py")
+def a_past_moment() -> datetime:
+    """A whole 5 minutes an hour ago: inside the demo's data, on the 6 h range's step grid."""
+    moment = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(hours=1)
+    return moment.replace(minute=moment.minute - moment.minute % 5)
+
+
+def test_cluster_health_counters_equal_the_engine_s_timeline_at_the_as_of_moment():
+    at = a_past_moment()
+    app = run_page("health.py", at=at.strftime("%Y-%m-%dT%H:%M:%SZ"), range="6h")
     assert not app.exception
-    assert any("Embedded demo" in info.value for info in app.info)
+    assert [t.value for t in app.title] == ["Cluster health"]
+    assert any("DEMO" in info.value for info in app.info)
+    timeline = evaluate_range(health_source(None), load_settings().catalog, start=at - timedelta(hours=6), end=at,
+                              step=timedelta(minutes=5))
+    last = timeline[(timeline["time"] == timeline["time"].max()) & (timeline["scope"] == "node")]
+    expected = last["verdict"].value_counts()
     metrics = {m.label: int(m.value) for m in app.metric}
-    assert metrics["Unhealthy"] > 0 and metrics["Healthy"] > 0
-    table = app.dataframe[0].value
-    assert {"cluster", "node", "component", "verdict", "why"} <= set(table.columns)
-    assert set(table["verdict"]) <= {"healthy", "degraded", "unhealthy", "unknown"}
+    assert metrics == {v.capitalize(): int(expected.get(v, 0)) for v in ("unhealthy", "unknown", "degraded", "healthy")}
+    assert [s.value for s in app.subheader][:2] == ["Verdicts over time", "Incidents"]
+    assert app.toggle(key="as_of_now").value is False
 
 
-def test_health_page_problems_only_filter():
-    app = run_page("health.py")
-    app.checkbox[0].check().run()
+def test_cluster_health_view_is_a_link_both_ways():
+    app = run_page("health.py", cluster="prod", range="24h", node="node-05")
     assert not app.exception
-    assert "healthy" not in set(app.dataframe[0].value["verdict"])
+    assert app.selectbox(key="cluster").value == "prod" and app.selectbox(key="node").value == "node-05"
+    assert app.segmented_control(key="range_preset").value == "24h"
+    assert "Verdicts over time on node-05" in [s.value for s in app.subheader]
+    app.segmented_control(key="range_preset").set_value("1h").run()
+    assert app.query_params["range"] == "1h" and app.query_params["node"] == "node-05"
+    app.selectbox(key="node").set_value("All nodes").run()
+    assert "node" not in app.query_params
 
 
 def test_unreachable_prometheus_shows_an_error(monkeypatch):
@@ -60,9 +77,8 @@ def test_bad_configuration_shows_an_error(monkeypatch, tmp_path):
     assert any("Configuration error" in error.value for error in app.error)
 
 
-@pytest.mark.parametrize("page", ["oncall.py", "health.py"])
-def test_counters_count_node_components_and_show_the_dns_rollup_apart(page):
-    app = run_page(page)
+def test_counters_count_node_components_and_show_the_dns_rollup_apart():
+    app = run_page("oncall.py")
     assert not app.exception
     evaluated_at = next(c.value for c in app.caption if "evaluated at" in c.value).rsplit("evaluated at ", 1)[1]
     evaluation = evaluate(health_source(None), load_settings().catalog, at=datetime.fromisoformat(evaluated_at))

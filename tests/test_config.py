@@ -250,3 +250,12 @@ def test_the_settings_module_imports_no_http_layer():
             "print([m for m in sys.modules if m.split('.')[0] in ('requests', 'urllib3') or m.startswith('dashboard.sources')])")
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "[]"
+
+
+def test_the_prometheus_ui_link_defaults_to_graph_without_credentials(tmp_path):
+    settings = load_settings({"prometheus_url": "https://user:pw@prom.example:9090/prefix/"}, env={},
+                             secrets_path=NO_SECRETS)
+    assert settings.prometheus.graph_url == "https://prom.example:9090/prefix/graph"
+    config = write(tmp_path, '[prometheus]\nurl = "http://prom:9090"\nui_url = "https://grafana.example/explore"\n')
+    settings = load_settings({"config": str(config)}, env={}, secrets_path=NO_SECRETS)
+    assert settings.prometheus.graph_url == "https://grafana.example/explore"

@@ -8,7 +8,7 @@ moment it was read, so a page can say how old it is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import streamlit as st
@@ -20,6 +20,7 @@ from dashboard.provenance import release_table
 from dashboard.sources import demo_supply_chain_moment, health_source, source_identity
 from dashboard.sources.base import HealthSource, SourceError
 from dashboard.supply_chain import SupplyChain, gate_policy, read_supply_chain
+from dashboard.timeline import evaluate_range, signal_series
 
 SUPPLY_CHAIN_BUCKET_SECONDS = 60  # as demo_supply_chain_moment floors
 
@@ -90,3 +91,20 @@ def known_clusters(key: str, at_iso: str) -> list[str]:
         return inventory.known_clusters(_health_source(key), settings().catalog, at=datetime.fromisoformat(at_iso))
     except SourceError:
         return []
+
+
+@st.cache_data(ttl=60, max_entries=32, show_spinner="Judging every step of the range…")
+def timeline(key: str, start_iso: str, end_iso: str, step_s: int, cluster: str | None) -> Read:
+    """The verdict timeline of a range (shared by every session asking for the same range)."""
+    frame = evaluate_range(_health_source(key), settings().catalog, start=datetime.fromisoformat(start_iso),
+                           end=datetime.fromisoformat(end_iso), step=timedelta(seconds=step_s), cluster=cluster)
+    return Read(frame, datetime.now(timezone.utc))
+
+
+@st.cache_data(ttl=60, max_entries=32, show_spinner="Reading the work signals…")
+def series(key: str, start_iso: str, end_iso: str, step_s: int, cluster: str | None, node: str | None) -> Read:
+    """Work-signal series of a range: cluster-wide, or for one node."""
+    frame = signal_series(_health_source(key), settings().catalog, start=datetime.fromisoformat(start_iso),
+                          end=datetime.fromisoformat(end_iso), step=timedelta(seconds=step_s), cluster=cluster,
+                          node=node)
+    return Read(frame, datetime.now(timezone.utc))

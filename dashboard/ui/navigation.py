@@ -14,7 +14,7 @@ PAGES_DIR = Path(__file__).resolve().parent.parent.parent / "pages"
 # name: (file in pages/, title, URL path; "" is the default page at /)
 PAGES: dict[str, tuple[str, str, str]] = {
     "oncall": ("oncall.py", "On call", ""),
-    "health": ("health.py", "Node health", "health"),
+    "health": ("health.py", "Cluster health", "health"),
     "releases": ("releases.py", "Releases", "releases"),
     "release": ("release.py", "Release", "release"),
 }
