@@ -244,8 +244,9 @@ def incidents(timeline: pd.DataFrame, end: datetime) -> pd.DataFrame:
     Columns :data:`INCIDENT_COLUMNS`. ``start`` is the first non-healthy step; ``end`` the first step
     after the run (the step where it was seen over, or no longer seen), or ``end`` when the run lasts
     to the timeline's last step (``ongoing``). ``verdict`` is the worst over the run (unknown ranks
-    above degraded, as in ``--fail-on``), ``signal`` what decided its first step at that verdict and
-    ``peak`` that signal's largest value over the run.
+    above degraded, as in ``--fail-on``), ``signal`` what decided its first step at that verdict
+    that names one (a step without any series blames none) and ``peak`` that signal's largest value
+    over the run.
     """
     if timeline.empty:
         return pd.DataFrame(columns=INCIDENT_COLUMNS)
@@ -266,7 +267,10 @@ def incidents(timeline: pd.DataFrame, end: datetime) -> pd.DataFrame:
     groups = bad.groupby("run", sort=False)
     first = groups.first()
     last_step = groups["step"].max()
-    worst_index = bad.sort_values(["run", "severity", "step"], ascending=[True, False, True]).groupby("run").head(1)
+    bad["blamed"] = bad["signal"].notna()
+    worst_index = bad.sort_values(
+        ["run", "severity", "blamed", "step"], ascending=[True, False, False, True]
+    ).groupby("run").head(1)
     worst_index = worst_index.set_index("run")
     peaks = bad.merge(worst_index[["signal"]], left_on="run", right_index=True, suffixes=("", "_worst"))
     peaks = peaks[peaks["signal"] == peaks["signal_worst"]].groupby("run")["value"].max()
