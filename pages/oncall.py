@@ -14,14 +14,25 @@ import streamlit as st
 from dashboard.config import ConfigError
 from dashboard.deployments import deployments_between
 from dashboard.health import explain
+from dashboard.timeline import incidents
 from dashboard.policy import PolicyError
 from dashboard.sources.base import SourceError
 from dashboard.supply_chain import NoPolicyError, gate_policy
 from dashboard.ui import data, panels, params
-from dashboard.ui.style import VERDICT_ORDER, gate_label, percent, verdict_cell_style, verdict_label
+from dashboard.ui.impacts import impact_of
+from dashboard.ui.style import (
+    VERDICT_ORDER,
+    age,
+    gate_label,
+    impact_label,
+    percent,
+    verdict_cell_style,
+    verdict_label,
+)
 
 ALL_CLUSTERS = "All clusters"
 RECENT_DEPLOYS = timedelta(hours=6)
+SINCE_LOOKBACK = timedelta(hours=3)
 COMPONENTS = ("kubelet", "kube-proxy", "dns")
 
 st.title("On call")
@@ -58,8 +69,30 @@ def _coloured(grid: pd.DataFrame):
     return grid.style.map(verdict_cell_style, subset=components)
 
 
-def _problems(per_node: pd.DataFrame, rollups: pd.DataFrame) -> None:
-    """The worst problems first, each with all its reasons and the node's resources beside it."""
+def _since(cluster: str | None, at: datetime) -> dict[tuple[str, str, str], str]:
+    """For each component not healthy now, since when (from the timeline's incidents): "since 18:25
+    UTC (35 min)", or "for more than 3 h" when it was already so at the lookback's first step."""
+    step = timedelta(minutes=5)
+    end = datetime.fromtimestamp(at.timestamp() // step.total_seconds() * step.total_seconds(), timezone.utc)
+    start = end - SINCE_LOOKBACK
+    try:
+        frame = data.timeline(data.health_key(), start.isoformat(), end.isoformat(), int(step.total_seconds()),
+                              cluster).value
+    except SourceError:
+        return {}
+    since = {}
+    for row in incidents(frame, end).itertuples(index=False):
+        if not row.ongoing:
+            continue
+        began = row.start.to_pydatetime()
+        text = (f"for more than {age(SINCE_LOOKBACK.total_seconds())}" if began <= start
+                else f"since {began:%H:%M} UTC ({age((at - began).total_seconds())})")
+        since[(row.cluster, row.node or "", row.component)] = text
+    return since
+
+
+def _problems(per_node: pd.DataFrame, rollups: pd.DataFrame, since: dict[tuple[str, str, str], str]) -> None:
+    """The worst problems first, each with since when, all its reasons and the node's resources."""
     rank = {verdict: position for position, verdict in enumerate(VERDICT_ORDER)}
     rows = pd.concat([rollups, per_node])
     rows = rows[rows["verdict"] != "healthy"]
@@ -69,7 +102,8 @@ def _problems(per_node: pd.DataFrame, rollups: pd.DataFrame) -> None:
     rows = rows.assign(_rank=rows["verdict"].map(rank)).sort_values(["_rank", "cluster", "node"], na_position="first")
     for row in rows.to_dict(orient="records"):
         where = row["node"] or "all DNS servers"
-        with st.expander(f"{verdict_label(row['verdict'])} · {row['cluster']} · {where} · {row['component']}"):
+        when = since.get((row["cluster"], row["node"] or "", row["component"]), "new in the last 5 min")
+        with st.expander(f"{verdict_label(row['verdict'])} · {row['cluster']} · {where} · {row['component']} · {when}"):
             work, context = st.columns([3, 1])
             reasons = pd.DataFrame(row["reasons"]).reindex(columns=["level", "signal", "text", "value", "threshold",
                                                                       "source"])
@@ -113,7 +147,7 @@ def live(cluster: str | None) -> None:
         st.dataframe(_coloured(_grid(per_node)), hide_index=True, height="content")
     with problems:
         st.subheader("Problems, worst first")
-        _problems(per_node, rollups)
+        _problems(per_node, rollups, _since(cluster, at))
 
 
 def recent_releases(cluster: str | None) -> None:
@@ -130,17 +164,25 @@ def recent_releases(cluster: str | None) -> None:
         st.caption("Could not evaluate the gate: denied.")
         return
     now = datetime.now(timezone.utc)
+    known = data.known_clusters(data.health_key(), _now_bucket().isoformat()) or None
     markers = deployments_between(chain.occurrences, now - RECENT_DEPLOYS, now, cluster, policy=policy,
-                                  aliases=settings.cluster_aliases)
+                                  aliases=settings.cluster_aliases, known_clusters=known)
     st.caption(panels.freshness(chain.source, chain_read.read_at))
     if markers.empty:
         st.caption("None.")
         return
+    impacts = [
+        impact_of({"cluster": row.cluster, "deploy_time": row.time, "address": row.address}, markers=markers,
+                  resource=row.resource_uri, now=now)[0]
+        for row in markers.itertuples(index=False)
+    ]
     st.dataframe(
         pd.DataFrame({
             "deployed": markers["time"], "cluster": markers["cluster"].fillna("unmapped"),
             "service": markers["service"], "digest": markers["short_digest"],
             "gate": [gate_label(g == "allowed") for g in markers["gate"]],
+            "impact": [impact_label(impact["verdict"]) for impact in impacts],
+            "why": [impact["summary"] for impact in impacts],
             "resource": markers["resource_uri"],
         }).sort_values("deployed", ascending=False),
         hide_index=True,

@@ -4,10 +4,14 @@ Widgets and layout only: the record is dashboard.release_record.release_record, 
 `python -m dashboard release` prints; the gate is the same engine as `python -m dashboard gate`.
 """
 
+from datetime import datetime, timezone
+
 import pandas as pd
 import streamlit as st
 
 from dashboard.config import ConfigError
+from dashboard.deploy_impact import Around
+from dashboard.deployments import deployments_between
 from dashboard.gate import evaluate_gate
 from dashboard.policy import PolicyError
 from dashboard.release_record import release_record
@@ -15,7 +19,9 @@ from dashboard.reports import gate_text
 from dashboard.resources import not_found_message, similar_resources, uri_forms
 from dashboard.supply_chain import NoPolicyError, gate_policy
 from dashboard.ui import data, navigation, panels
-from dashboard.ui.style import gate_label
+from dashboard.ui.impacts import impact_of
+from dashboard.ui.charts import signal_chart
+from dashboard.ui.style import escape_markdown, gate_label, impact_label
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "MINIMAL", "SEVERITY_UNSPECIFIED")
 
@@ -46,7 +52,24 @@ st.text(resource)
 if chain.error:
     panels.source_error("Supply chain", chain.error)
 gate = evaluate_gate(resource, chain.occurrences, policy, source_error=chain.error)
-record = release_record(resource, chain.occurrences, policy, gate=gate, aliases=settings.cluster_aliases)
+now = datetime.now(timezone.utc)
+# No clusters known (the health source is down): keep every mapped name rather than call all unmapped.
+known = data.known_clusters(data.health_key(), now.replace(second=0, microsecond=0).isoformat()) or None
+markers = deployments_between(chain.occurrences, datetime.min.replace(tzinfo=timezone.utc), now,
+                              aliases=settings.cluster_aliases, known_clusters=known)
+reads: dict[tuple[str, str], Around | None] = {}
+
+
+def impact_for(deployment: dict) -> dict:
+    """The impact of one deployment, from the cached read around it (the health half may fail alone)."""
+    impact, around = impact_of(deployment, markers=markers, resource=resource, now=now)
+    if deployment["cluster"] and deployment["deploy_time"]:
+        reads[(deployment["cluster"], pd.Timestamp(deployment["deploy_time"]).isoformat())] = around
+    return impact
+
+
+record = release_record(resource, chain.occurrences, policy, gate=gate, impact_for=impact_for,
+                        aliases=settings.cluster_aliases, known_clusters=known)
 supply, cluster_side = st.columns(2, gap="large")
 
 with supply:
@@ -108,13 +131,61 @@ with supply:
         else:
             st.dataframe(changes, hide_index=True)
 
+def _deployment_health(deployment: dict) -> None:
+    """One deployment's cluster side: the impact verdict and its numbers, before/after counts,
+    the components that changed, and the work signals around the deploy."""
+    impact = deployment["impact"]
+    where = deployment["cluster"] or f"unmapped ({deployment['address']})"
+    st.markdown(f"**{escape_markdown(where)}** · deployed {deployment['deploy_time'] or 'at an unknown time'} · "
+                f"impact **{impact_label(impact['verdict'])}**")
+    st.text(impact["summary"])
+    around = reads.get((deployment["cluster"], pd.Timestamp(deployment["deploy_time"]).isoformat())) \
+        if deployment["cluster"] and deployment["deploy_time"] else None
+    if around is not None and around.error:
+        panels.source_error(f"the health of {deployment['cluster']}", around.error)
+    before, after = impact["before"], impact["after"]
+    for column, verdict in zip(st.columns(4), ("unhealthy", "unknown", "degraded", "healthy")):
+        column.metric(f"{verdict.capitalize()} after", after.get(verdict, 0),
+                      delta=after.get(verdict, 0) - before.get(verdict, 0),
+                      delta_color="normal" if verdict == "healthy" else "inverse",
+                      help=f"node components {verdict} at the end of the after-window; the delta is against "
+                           "just before the deploy")
+    if impact["transitions"]:
+        st.caption("Components that left healthy")
+        st.dataframe(pd.DataFrame(impact["transitions"]), hide_index=True)
+    if impact["signals"]:
+        signals = pd.DataFrame(impact["signals"]).reindex(
+            columns=["component", "signal", "verdict", "before", "after", "effect", "change", "p", "n_before",
+                     "n_after"])
+        signals["verdict"] = signals["verdict"].map(impact_label)
+        st.dataframe(signals, hide_index=True)
+    if impact["confounded_by"]:
+        st.caption("Confounded: also deployed into this cluster within the window: "
+                   + "; ".join(impact["confounded_by"]))
+    if around is not None and not around.series.empty:
+        marker = pd.DataFrame({"time": [pd.Timestamp(deployment["deploy_time"])], "service": [record["service"]],
+                               "short_digest": [(record["digest"] or "")[:19]], "gate": [gate_label(gate.allowed)],
+                               "impact": [impact["verdict"]]})
+        with st.expander("Work signals before and after the deploy"):
+            columns = st.columns(2)
+            charted = 0
+            for sig in settings.catalog.signals:
+                frame = around.series[(around.series["component"] == sig.component)
+                                      & (around.series["signal"] == sig.name)]
+                if sig.kind != "work" or frame.empty:
+                    continue
+                with columns[charted % 2]:
+                    st.plotly_chart(signal_chart(frame, sig, marker), width="stretch",
+                                    key=f"around-{where}-{deployment['deploy_time']}-{sig.component}-{sig.name}")
+                charted += 1
+
+
 with cluster_side:
-    st.subheader("Deployments")
-    deployments = pd.DataFrame(record["deployments"],
-                               columns=["cluster", "address", "deploy_time", "undeploy_time", "mapped_by"])
-    if deployments.empty:
-        st.caption("Never deployed.")
-    else:
-        st.dataframe(deployments.fillna("—"), hide_index=True)
-        if (deployments["mapped_by"] == "unmapped").any():
-            st.caption("Unmapped deployments name no cluster Prometheus knows; map them under [clusters.aliases].")
+    st.subheader("What it did to the clusters it went to")
+    if not record["deployments"]:
+        st.caption("Never deployed: no cluster to show.")
+    for deployment in record["deployments"]:
+        with st.container(border=True):
+            _deployment_health(deployment)
+    if any(d["mapped_by"] == "unmapped" for d in record["deployments"]):
+        st.caption("Unmapped deployments name no cluster Prometheus knows; map them under [clusters.aliases].")

@@ -15,7 +15,9 @@ import streamlit as st
 
 from dashboard import inventory
 from dashboard.config import Settings, load_settings
+from dashboard.deploy_impact import read_around
 from dashboard.health import Evaluation, evaluate
+from dashboard.impact import ImpactRules
 from dashboard.provenance import release_table
 from dashboard.sources import demo_supply_chain_moment, health_source, source_identity
 from dashboard.sources.base import HealthSource, SourceError
@@ -108,3 +110,12 @@ def series(key: str, start_iso: str, end_iso: str, step_s: int, cluster: str | N
                           end=datetime.fromisoformat(end_iso), step=timedelta(seconds=step_s), cluster=cluster,
                           node=node)
     return Read(frame, datetime.now(timezone.utc))
+
+
+@st.cache_data(ttl=300, max_entries=64, show_spinner="Reading the cluster around the deploy…")
+def around(key: str, cluster: str, deploy_iso: str, window_s: int) -> Read:
+    """The cluster's health ``window_s`` before and after one deploy (capped at now)."""
+    rules = ImpactRules(window=timedelta(seconds=window_s))
+    read = read_around(_health_source(key), settings().catalog, cluster, datetime.fromisoformat(deploy_iso),
+                       now=datetime.now(timezone.utc), rules=rules)
+    return Read(read, datetime.now(timezone.utc))
