@@ -13,7 +13,8 @@ The verdict, per component and overall, is stated with its numbers:
 - **Fail**: a component went from healthy to unhealthy, or a work signal rose significantly
   (p < alpha) by more than its floor (an error ratio by at least 0.5 percentage points; a latency
   by at least 50 % and past its degraded threshold; a count past its degraded threshold);
-- **Marginal**: a component went to degraded, or a significant rise stayed under its floor;
+- **Marginal**: a component went to degraded, or a significant rise stayed under its floor (a rise
+  under a tenth of its floor, ``noise_share``, is no rise at all);
 - **Inconclusive**: a window has fewer than ``min_samples`` samples, the after-window is not over,
   the source had no data, or a component went from healthy to unknown (losing the evidence is not
   evidence of health);
@@ -52,6 +53,9 @@ class ImpactRules:
     min_samples: int = 10
     error_ratio_points: float = 0.005  # an error ratio must rise by at least this much (0.5 pp)
     latency_increase: float = 0.5  # a latency must rise by at least this share (50 %)
+    # A significant rise under this share of its floor (0.05 pp, 5 %) is no regression at all: a
+    # steady series shifts "significantly" by a hair, and a release manager must not chase it.
+    noise_share: float = 0.1
 
 
 def release_impact(
@@ -182,13 +186,22 @@ def _signal_impact(
     effect = median_after / median_before if median_before > 0 else (None if median_after > 0 else 1.0)
     change = median_after - median_before
     result.update(before=median_before, after=median_after, effect=effect, change=change, p=p)
-    if p >= rules.alpha:
+    if p >= rules.alpha or not _material(sig, median_before, median_after, effect, rules):
         result["verdict"] = PASS
     elif _beyond_floor(sig, median_before, median_after, effect, rules):
         result["verdict"] = FAIL
     else:
         result["verdict"] = MARGINAL
     return result
+
+
+def _material(sig: Signal, before: float, after: float, effect: float | None, rules: ImpactRules) -> bool:
+    """Whether a rise is more than noise: at least ``noise_share`` of its floor."""
+    if sig.unit == "ratio":
+        return after - before >= rules.error_ratio_points * rules.noise_share
+    if sig.unit == "seconds":
+        return effect is None or effect >= 1 + rules.latency_increase * rules.noise_share
+    return after > before
 
 
 def _beyond_floor(sig: Signal, before: float, after: float, effect: float | None, rules: ImpactRules) -> bool:

@@ -176,3 +176,15 @@ def test_a_longer_window_is_configurable():
     result = impact(timeline(), series(noisy(0.02, 0.002, 30, 23), noisy(2.5, 0.2, 30, 24)), rules=rules)
     dns = signal_row(result, "dns", "request_p99")
     assert result["window_s"] == 600 and dns["n_before"] == 10 and dns["n_after"] == 10
+
+
+def test_a_significant_rise_of_a_hair_is_no_regression():
+    # A steady series creeping from 50.4 ms to 50.5 ms: p is tiny, the rise is 0.2 %, under 5 %.
+    before = np.linspace(0.0504, 0.05045, 30)
+    after = np.linspace(0.05046, 0.0505, 30)
+    result = impact(timeline(), series(before, after))
+    dns = signal_row(result, "dns", "request_p99")
+    assert dns["p"] < 0.01 and dns["verdict"] == "Pass"
+    small = impact(timeline(), series(noisy(0.001, 0.00001, 30, 11), noisy(0.0013, 0.00001, 30, 12),
+                                      signal="servfail_ratio"))
+    assert signal_row(small, "dns", "servfail_ratio")["verdict"] == "Pass"  # +0.03 pp, under 0.05 pp
