@@ -355,25 +355,26 @@ def _range_frame(
     seconds), so that rows of different queries share exact times.
     """
     origin, seconds = steps[0].timestamp(), step.total_seconds()
-    grid = pd.DatetimeIndex(steps)
-    parts = []
+    # Flat arrays, one frame at the end: a frame per series costs more than the query itself.
+    labels: dict[str, list] = {column: [] for column in ("cluster", "node", "component", "signal", "scope")}
+    at_parts, value_parts, counts = [], [], []
     for series in result if query is not None else []:
         points = series.get("values") or []
         mapped = _rows(query, [{"metric": series["metric"], "value": points[0]}], catalog) if points else []
         if not mapped:
             continue
-        at = np.array([float(point[0]) for point in points])
-        index = np.clip(np.rint((at - origin) / seconds).astype(int), 0, len(grid) - 1)
-        part = pd.DataFrame({"time": grid[index], "value": [float(point[1]) for point in points]})
-        for column in ("cluster", "node", "component", "signal", "scope"):
-            part[column] = mapped[0][column]
-        parts.append(part)
-    if not parts:
-        empty = pd.DataFrame({"time": pd.DatetimeIndex([], tz="UTC")})
-        for column in OBSERVATION_COLUMNS:
-            empty[column] = pd.Series(dtype=float if column == "value" else object)
-        return empty
-    return pd.concat(parts, ignore_index=True)[["time", *OBSERVATION_COLUMNS]]
+        at_parts.append(np.fromiter((point[0] for point in points), dtype=float, count=len(points)))
+        value_parts.append(np.fromiter((float(point[1]) for point in points), dtype=float, count=len(points)))
+        counts.append(len(points))
+        for column, found in labels.items():
+            found.append(mapped[0][column])
+    at = np.concatenate(at_parts) if at_parts else np.empty(0)
+    index = np.clip(np.rint((at - origin) / seconds).astype(int), 0, len(steps) - 1)
+    frame = pd.DataFrame({"time": pd.DatetimeIndex(steps)[index]})
+    for column, found in labels.items():
+        frame[column] = pd.Series(np.repeat(np.array(found, dtype=object), counts), dtype=object)
+    frame["value"] = np.concatenate(value_parts) if value_parts else np.empty(0)
+    return frame[["time", *OBSERVATION_COLUMNS]]
 
 
 def _one_line(text: str) -> str:
