@@ -17,16 +17,16 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
 from dashboard.config import ConfigError, Settings, load_settings
-from dashboard.deploy_impact import deployment_impact
+from dashboard.deploy_impact import deployment_impact, impacts_by_release
 from dashboard.deployments import deployments_between
 from dashboard.durations import parse_duration
 from dashboard.gate import evaluate_gate
 from dashboard.health import SEVERITY, Evaluation, evaluate
 from dashboard.impact import FAIL, ImpactRules
 from dashboard.inventory import known_clusters
-from dashboard.occurrences import normalise
 from dashboard.policy import PolicyError
 from dashboard.process import garbage_collection_paused
+from dashboard.provenance import release_table
 from dashboard.release_record import release_record
 from dashboard.reports import (
     evaluation_table,
@@ -47,7 +47,7 @@ from dashboard.timeline import evaluate_range, incidents
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SOURCE = 0, 1, 2, 3
 # Commands that read a whole Grafeas listing; their process pauses the garbage collector meanwhile.
-SUPPLY_CHAIN_COMMANDS = ("gate", "releases")
+SUPPLY_CHAIN_COMMANDS = ("gate", "releases", "release")
 
 
 class UsageError(Exception):
@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     releases.add_argument("--service", help="only this service (image repository, or its last path segment)")
     _grafeas_flags(releases)
     releases.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    releases.add_argument("--prometheus-url", help="Prometheus-API base URL for the impact column (env PROMETHEUS_URL); "
+                          "none = embedded demo")
+    releases.add_argument("--preset", help="signal catalog preset: kube-prometheus-stack or gke-managed-prometheus")
+    releases.add_argument("--no-impact", action="store_true",
+                          help="leave the impact column empty and read no health source")
     timeline = commands.add_parser("timeline", help="a verdict per node component at every step of a time range")
     _prometheus_flags(timeline)
     timeline.add_argument("--start", help="first step: unix seconds or RFC 3339; default 6 h before --end")
@@ -302,7 +307,7 @@ def _release_settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(
         {
             "prometheus_url": args.prometheus_url,
-            "cluster": args.cluster,
+            "cluster": getattr(args, "cluster", None),
             "preset": args.preset,
             "grafeas_url": args.grafeas_url,
             "project": args.project,
@@ -364,20 +369,40 @@ def run_gate(args: argparse.Namespace) -> int:
 
 
 def run_releases(args: argparse.Namespace) -> int:
-    settings = _supply_chain_settings(args)
+    settings = _supply_chain_settings(args) if args.no_impact else _release_settings(args)
+    _supply_chain(settings)  # a Grafeas configured without a project is a usage error
     policy = gate_policy(settings)
-    from dashboard.provenance import release_table
-
-    table = release_table(normalise(_supply_chain(settings).occurrences()), policy)
+    now = datetime.now(timezone.utc)
+    chain = read_supply_chain(settings, now=now)
+    if chain.error:
+        raise SourceError(chain.error)
+    table = release_table(chain.occurrences, policy)
     if args.service:
         wanted = args.service.strip()
         table = table[(table["service"] == wanted) | (table["service"].str.rsplit("/", n=1).str[-1] == wanted)]
+    health_error = None
+    if args.no_impact:
+        table["impact"] = None
+    else:
+        health = health_source(settings.prometheus)
+        try:
+            clusters = known_clusters(health, settings.catalog, at=now)
+        except SourceError as error:
+            clusters, health_error = None, str(error)
+        markers = deployments_between(chain.occurrences, datetime.min.replace(tzinfo=timezone.utc), now,
+                                      aliases=settings.cluster_aliases, known_clusters=clusters)
+        markers = markers[markers["resource_uri"].isin(table["resource_uri"])]
+        impacts = impacts_by_release(health, settings.catalog, markers, now=now, source_error=health_error)
+        table["impact"] = [impacts.get(uri) for uri in table["resource_uri"]]
     if args.format == "json":
         print(table.to_json(orient="records", date_format="iso", indent=2))
     elif args.format == "csv":
         print(releases_csv(table), end="")
     else:
         print(releases_text(table))
+    if health_error:
+        print(f"error: {health_error}", file=sys.stderr)
+        return EXIT_SOURCE
     return EXIT_OK
 
 

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from dashboard.catalog import Catalog
-from dashboard.impact import INCONCLUSIVE, ImpactRules, release_impact
+from dashboard.impact import INCONCLUSIVE, ImpactRules, release_impact, worst_impact
 from dashboard.sources.base import HealthSource, SourceError
 from dashboard.timeline import SERIES_COLUMNS, TIMELINE_COLUMNS, evaluate_range, signal_series
 
@@ -107,3 +107,26 @@ def _inconclusive(rules: ImpactRules, why: str) -> dict:
         "before": dict(empty), "after": dict(empty), "components": {}, "transitions": [], "signals": [],
         "confounded_by": [],
     }
+
+
+def impacts_by_release(
+    source: HealthSource,
+    catalog: Catalog,
+    deployments: pd.DataFrame,
+    *,
+    now: datetime,
+    rules: ImpactRules = ImpactRules(),
+    source_error: str | None = None,
+) -> dict[str, str | None]:
+    """The worst impact over each release's deployments (None for a release never deployed).
+
+    ``deployments`` are deploy markers (:func:`dashboard.deployments.deployments_between`: ``time,
+    cluster, resource_uri, address``), which also serve as each other's confounders.
+    """
+    worst: dict[str, list[str]] = {}
+    for row in deployments.itertuples(index=False):
+        deployment = {"cluster": row.cluster, "deploy_time": row.time, "address": row.address}
+        impact = deployment_impact(source, catalog, deployment, now=now, rules=rules, other_deploys=deployments,
+                                   resource_uri=row.resource_uri, source_error=source_error)
+        worst.setdefault(row.resource_uri, []).append(impact["verdict"])
+    return {uri: worst_impact(verdicts) for uri, verdicts in worst.items()}

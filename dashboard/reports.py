@@ -66,6 +66,7 @@ def releases_text(table: pd.DataFrame) -> str:
         "deployed": _minutes(table["last_deployed"]),
         "gate": [gate_verdict_word(allowed) for allowed in table["allowed"]],
         "first failed check": [checks[0] if checks else "-" for checks in table["failed_checks"]],
+        "impact": [impact or "-" for impact in table["impact"]] if "impact" in table else "-",
         "resource": table["resource_uri"],
     })
     for column in ("service", "first failed check", "resource", "scan"):

@@ -274,8 +274,8 @@ def test_releases_table_shows_the_full_uri_and_one_word_verdicts(grafeas, policy
     completed = cli("releases", "--grafeas-url", grafeas.url, "--project", "acme", "--policy", str(policy_file))
     assert completed.returncode == 0, completed.stderr
     header, *lines = completed.stdout.splitlines()
-    assert header.split()[-4:] == ["first", "failed", "check", "resource"]
+    assert header.split()[-5:] == ["first", "failed", "check", "impact", "resource"]
     by_uri = {line.split()[-1]: line.split() for line in lines}
-    assert by_uri[GOOD][-3:-1] == ["allowed", "-"]
-    assert by_uri[UNATTESTED][-3:-1] == ["denied", f"attestation:{QA_NOTE}"]
+    assert by_uri[GOOD][-4:-1] == ["allowed", "-", "-"]  # never deployed: no impact
+    assert by_uri[UNATTESTED][-4:-1] == ["denied", f"attestation:{QA_NOTE}", "-"]
     assert "DENIED" not in completed.stdout
