@@ -1,7 +1,7 @@
 """Benchmark of the supply-chain path on a large Grafeas project (a script, not a test).
 
 Serves ``--occurrences`` v1 occurrences over ``--releases`` releases from the Grafeas test server
-(``tests/grafeas_server.py``, on 127.0.0.1, in a process of its own as a real server would be) and
+(``harness/grafeas_server.py``, on 127.0.0.1, in a process of its own as a real server would be) and
 measures, as the median of ``--repeat`` interleaved runs:
 
 (a) raw paging: plain requests through every page (``pageSize`` 1000) with JSON decoding, keeping
@@ -50,7 +50,7 @@ from dashboard.policy import Policy, load_policy
 from dashboard.process import garbage_collection_paused
 from dashboard.provenance import release_table
 from dashboard.sources.grafeas import MAX_PAGE_SIZE, GrafeasClient
-from tests.grafeas_server import GrafeasTestServer
+from harness.grafeas_server import GrafeasTestServer
 
 PROJECT = "bench"
 TESTS_NOTE = "projects/bench-attestors/notes/tests-passed"

@@ -29,7 +29,7 @@ from dashboard.durations import parse_duration
 from dashboard.health import evaluate
 from dashboard.sources.demo import demo_scenario, write_openmetrics
 from dashboard.sources.prometheus import PrometheusSettings, PrometheusSource
-from tests.promserver import start_prometheus
+from harness.promserver import start_prometheus
 
 CATALOG = PRESETS["kube-prometheus-stack"]
 

@@ -34,7 +34,7 @@ from dashboard.durations import parse_duration
 from dashboard.sources.demo import DemoSource, demo_scenario, write_openmetrics
 from dashboard.sources.prometheus import PrometheusSettings, PrometheusSource
 from dashboard.timeline import evaluate_range, range_steps, range_window, split_steps
-from tests.promserver import start_prometheus
+from harness.promserver import start_prometheus
 
 CATALOG = PRESETS["kube-prometheus-stack"]
 

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from playwright.sync_api import sync_playwright
 
-from tests.appserver import CHROMIUM_ARGS, chromium_path, running_app, wait_for_script
+from harness.appserver import CHROMIUM_ARGS, chromium_path, running_app, wait_for_script
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 # file: (path and query, an element that shows the page has its data)

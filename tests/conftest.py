@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakeprom import FakePrometheus
-from tests.promserver import PromServer, require_binaries, start_prometheus
+from harness.promserver import PromServer, require_binaries, start_prometheus
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

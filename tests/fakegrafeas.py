@@ -7,7 +7,7 @@ hand over a prepared bomb), delayed, or trickled one byte every ``trickle`` seco
 headers too). Every request is recorded before it is answered. Handler threads are daemons and
 every wait ends when ``stop()`` is called, so shutdown is prompt mid-trickle.
 
-Unlike ``tests/grafeas_server.py`` (a faithful server with fault switches), this one is for answers
+Unlike ``harness/grafeas_server.py`` (a faithful server with fault switches), this one is for answers
 no real server should give: endless page tokens, bodies that inflate without end, redirects away.
 """
 

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.appserver import CHROMIUM_ARGS, chromium_path, running_app, running_make_run, wait_for_script
+from harness.appserver import CHROMIUM_ARGS, chromium_path, running_app, running_make_run, wait_for_script
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +20,9 @@ def test_health_page_on_the_demo_shows_verdicts_and_says_it_is_a_demo(browser, t
         page.goto(f"{url}/health")
         wait_for_script(page)
         page.get_by_text("Embedded demo").first.wait_for()
-        assert page.get_by_role("heading", name="Node health").is_visible()
-        page.locator('[data-testid="stDataFrame"]').first.wait_for()
+        assert page.get_by_role("heading", name="Cluster health").is_visible()
+        page.get_by_role("heading", name="Verdicts over time").wait_for()
+        page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
         metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
         assert any(m.startswith("Unhealthy") for m in metrics)
         unhealthy = next(m for m in metrics if m.startswith("Unhealthy"))

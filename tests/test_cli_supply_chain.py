@@ -16,8 +16,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.appserver import free_port
-from tests.grafeas_server import GrafeasTestServer
+from harness.appserver import free_port
+from harness.grafeas_server import GrafeasTestServer
 
 ROOT = Path(__file__).resolve().parent.parent
 QA_NOTE = "projects/attestors/notes/qa-approved"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.appserver import free_port
-from tests.grafeas_server import GrafeasTestServer
+from harness.appserver import free_port
+from harness.grafeas_server import GrafeasTestServer
 from tests.test_cli_supply_chain import GOOD, occurrences_of, policy_file, qa_key  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent

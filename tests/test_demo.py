@@ -33,7 +33,7 @@ from dashboard.sources.demo import (
     quantile_profile,
     write_openmetrics,
 )
-from tests.promserver import backfill
+from harness.promserver import backfill
 
 END = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 CATALOG = PRESETS["kube-prometheus-stack"]

@@ -13,7 +13,7 @@ import requests
 
 from dashboard.sources import grafeas
 from dashboard.sources.grafeas import GrafeasClient, GrafeasError, token_from_command
-from tests.grafeas_server import GrafeasTestServer, parse_filter, unused_local_url
+from harness.grafeas_server import GrafeasTestServer, parse_filter, unused_local_url
 
 IMAGE = "https://us-docker.pkg.dev/app-project/repo/web@sha256:" + "a" * 64
 OTHER_IMAGE = "https://us-docker.pkg.dev/app-project/repo/web@sha256:" + "b" * 64

@@ -13,7 +13,7 @@ import requests
 from tests.conftest import FIXTURES
 from tests.exposition import OpenMetricsWriter, exposition_to_openmetrics, parse_exposition
 from tests.fakeprom import FakePrometheus
-from tests.promserver import (
+from harness.promserver import (
     BackfillError,
     PrometheusNotInstalledError,
     PrometheusStartError,

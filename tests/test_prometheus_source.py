@@ -10,7 +10,7 @@ from dashboard.catalog import PRESETS, build_queries
 from dashboard.health import evaluate
 from dashboard.sources.base import SourceError
 from dashboard.sources.prometheus import PrometheusSettings, PrometheusSource, redacted_url
-from tests.appserver import free_port
+from harness.appserver import free_port
 
 CATALOG = PRESETS["kube-prometheus-stack"]
 AT = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)

@@ -18,7 +18,7 @@ from dashboard.policy import Attestor, Policy, load_policy
 from dashboard.provenance import RELEASE_COLUMNS, release_table
 from dashboard.resources import service_of
 from dashboard.sources.grafeas import GrafeasClient
-from tests.grafeas_server import GrafeasTestServer
+from harness.grafeas_server import GrafeasTestServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grafeas"
 TESTS_NOTE = "projects/attestors/notes/tests-passed"

@@ -33,7 +33,7 @@ from typing import Any
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
-_CONFIG = "# Written by tests/promserver.py: no scrape configs, only backfilled blocks.\nglobal: {}\n"
+_CONFIG = "# Written by harness/promserver.py: no scrape configs, only backfilled blocks.\nglobal: {}\n"
 
 
 class PrometheusNotInstalledError(RuntimeError):
