@@ -5,7 +5,6 @@ dashboard health` runs), deploy markers from dashboard.deployments. The live par
 fragment every `DASHBOARD_REFRESH_SECONDS` (default 60) without reloading the page.
 """
 
-import os
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -45,7 +44,7 @@ except ConfigError as error:
     st.error(f"Configuration error: {error}")
     st.stop()
 panels.demo_banner(health_demo=settings.uses_demo, supply_chain_demo=settings.uses_demo_grafeas)
-refresh = float(os.environ.get("DASHBOARD_REFRESH_SECONDS", "60"))
+refresh = data.refresh_seconds()
 
 
 def _now_bucket() -> datetime:
@@ -193,10 +192,10 @@ def recent_releases(cluster: str | None) -> None:
 clusters = [ALL_CLUSTERS, *(known := data.known_clusters(data.health_key(), _now_bucket().isoformat()))]
 problem = params.seed("cluster")
 if problem:
-    st.warning(problem)
+    panels.problem(problem)
 if st.session_state.get("cluster") not in clusters:
     if "cluster" in st.session_state:
-        st.warning(f"Cluster {st.session_state['cluster']!r} is not known to the source; showing all clusters.")
+        panels.problem(f"Cluster {st.session_state['cluster']!r} is not known to the source; showing all clusters.")
     st.session_state["cluster"] = settings.cluster if settings.cluster in known else ALL_CLUSTERS
 with st.sidebar:
     chosen = st.selectbox("Cluster", clusters, key="cluster")
@@ -205,3 +204,4 @@ chosen_cluster = None if chosen == ALL_CLUSTERS else chosen
 
 live(chosen_cluster)
 recent_releases(chosen_cluster)
+panels.source_status()
