@@ -12,7 +12,9 @@ A module per idea; this one re-exports the public names:
   extrapolated rates, durations, label matchers).
 * ``series``: series as closed-form functions of time, per scrape target.
 * ``fleet``: the scenario's scrape targets, as the real exporters expose them (bucket layouts).
-* ``source``: ``DemoSource``, what the catalog's PromQL answers on those series.
+* ``expressions``: the catalog's expression templates read as the PromQL they are.
+* ``source``: ``DemoSource``, what the catalog's PromQL answers on those series, every signal
+  answered from its catalog definition (selectors, expressions, shape).
 * ``openmetrics``: ``write_openmetrics``, the same series as OpenMetrics text.
 """
 

@@ -7,7 +7,6 @@ answers to the catalog's PromQL can be checked against what the demo reports.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from contextlib import nullcontext
 from datetime import datetime
@@ -19,7 +18,7 @@ import numpy as np
 from dashboard.catalog import escape_label_value
 from dashboard.sources.demo.fleet import _FleetModel
 from dashboard.sources.demo.scenario import Scenario, _utc_seconds
-from dashboard.sources.demo.series import _Clock, _Counters, _Gauges, _Histograms, _Target
+from dashboard.sources.demo.series import _Clock, _Counters, _Gauges, _Histograms, _Target, exposed_name, le_text
 
 _FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("up", "gauge", "1 if the target was scraped, 0 if the scrape failed."),
@@ -52,14 +51,6 @@ _FAMILIES: tuple[tuple[str, str, str], ...] = (
 
 def _label_text(*label_sets: Mapping[str, str]) -> str:
     return ",".join(f'{k}="{escape_label_value(v)}"' for labels in label_sets for k, v in labels.items())
-
-
-def _le(bound: float) -> str:
-    """A bucket bound as the Go exporters print it: ``0.005``, ``1``, ``+Inf``."""
-    if math.isinf(bound):
-        return "+Inf"
-    text = repr(bound)
-    return text[:-2] if text.endswith(".0") else text
 
 
 def write_openmetrics(
@@ -96,8 +87,7 @@ def write_openmetrics(
                 if isinstance(block, _Histograms):
                     _write_histograms(stream, family, target, block, clock, suffixes)
                 else:
-                    name = f"{family}_total" if kind == "counter" else family
-                    _write_series(stream, name, target, block, block.values(clock), suffixes)
+                    _write_series(stream, exposed_name(family, block), target, block, block.values(clock), suffixes)
         stream.write("# EOF\n")
 
 
@@ -118,7 +108,7 @@ def _write_histograms(
     repeated_suffixes = [suffix for suffix in suffixes for _ in range(width)]
     for index, labels in enumerate(block.labels):
         common = _label_text(target.labels, labels)
-        prefixes = [f'{family}_bucket{{{common},le="{_le(b)}"}} ' for b in block.bounds]
+        prefixes = [f'{family}_bucket{{{common},le="{le_text(b)}"}} ' for b in block.bounds]
         prefixes += [f"{family}_count{{{common}}} ", f"{family}_sum{{{common}}} "]
         points = np.concatenate([buckets[index], counts[index][None], sums[index][None]]).T
         values = map(repr, points.ravel().tolist())

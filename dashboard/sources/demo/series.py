@@ -94,6 +94,24 @@ class _Histograms:
 _Block = _Counters | _Gauges | _Histograms
 
 
+def exposed_name(family: str, block: _Block) -> str:
+    """The name ``family``'s samples carry when written: counters end in ``_total``, histograms'
+    buckets in ``_bucket`` (their ``_count`` and ``_sum`` are written too, and no signal reads them)."""
+    if isinstance(block, _Counters):
+        return f"{family}_total"
+    if isinstance(block, _Histograms):
+        return f"{family}_bucket"
+    return family
+
+
+def le_text(bound: float) -> str:
+    """A bucket bound as the Go exporters print it in ``le``: ``0.005``, ``1``, ``+Inf``."""
+    if math.isinf(bound):
+        return "+Inf"
+    text = repr(bound)
+    return text[:-2] if text.endswith(".0") else text
+
+
 @dataclass(frozen=True)
 class _Target:
     """One scrape target (or, for kube-state-metrics, one cluster's objects)."""

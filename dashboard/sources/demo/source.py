@@ -17,26 +17,27 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from dashboard.catalog import QUICK_RUNTIME_OPERATIONS, Catalog, beyond_top_bucket
+from dashboard.catalog import COMPONENTS, Catalog, Signal, beyond_top_bucket
 from dashboard.durations import parse_duration
 from dashboard.sources.base import OBSERVATION_COLUMNS, Observations, observation_frame
+from dashboard.sources.demo.expressions import Expr, LabelReplace, Number, Select, Time, Unsupported, parse
 from dashboard.sources.demo.fleet import _FleetModel
 from dashboard.sources.demo.promql import (
     LOOKBACK_SECONDS,
-    QUANTILE,
     _extrapolated_rate,
     _matches,
     _parse_matchers,
     histogram_quantile,
 )
 from dashboard.sources.demo.scenario import Scenario, _utc_seconds
-from dashboard.sources.demo.series import _Block, _Clock, _Histograms, _Target
+from dashboard.sources.demo.series import _Clock, _Histograms, _Target, exposed_name, le_text
 from dashboard.timeline import range_steps, range_window
 
 
@@ -57,7 +58,6 @@ class _Probe:
 
         self._clocks: dict[tuple[int, bytes], _Clock] = {}
         self._values: dict[tuple[int, str, object], np.ndarray | None] = {}
-        self._masks: dict[tuple[int, object], np.ndarray] = {}
         self.range_grid = grid(at_ms - range_ms, at_ms)
         self.lookback_grid = grid(at_ms - lookback_ms, at_ms)
 
@@ -70,7 +70,7 @@ class _Probe:
             self._clocks[key] = target.clock(times)
         return self._clocks[key]
 
-    def _latest(self, target: _Target, family: str) -> np.ndarray | None:
+    def latest(self, target: _Target, family: str) -> np.ndarray | None:
         """Every series' latest value within the lookback, or None without a sample there."""
         key = (id(target), family, "latest")
         if key not in self._values:
@@ -79,7 +79,7 @@ class _Probe:
             self._values[key] = block.values(self._clock(target, times[-1:]))[:, 0] if times.size else None
         return self._values[key]
 
-    def _increase(self, target: _Target, family: str, is_rate: bool) -> np.ndarray | None:
+    def increase(self, target: _Target, family: str, is_rate: bool) -> np.ndarray | None:
         """Every series' (or, for histograms, every bucket's) rate or increase; None under two samples."""
         key = (id(target), family, is_rate)
         if key not in self._values:
@@ -97,54 +97,147 @@ class _Probe:
             self._values[key] = result
         return self._values[key]
 
-    def _select(self, block: _Block, select: Callable[[Mapping[str, str]], bool] | None) -> np.ndarray:
-        key = (id(block), select)  # holding the function keeps its id from being reused
-        if key not in self._masks:
-            self._masks[key] = np.array([select is None or select(labels) for labels in block.labels], dtype=bool)
-        return self._masks[key]
 
-    def gauges(
-        self, targets: Iterable[_Target], family: str, select: Callable[[Mapping[str, str]], bool] | None = None
-    ) -> np.ndarray:
-        """Latest value within the lookback of every selected series that has one."""
-        found = []
-        for target in targets:
-            if family in target.families and (values := self._latest(target, family)) is not None:
-                found.append(values[self._select(target.families[family], select)])
-        return np.concatenate(found) if found else np.empty(0)
+@dataclass(frozen=True)
+class _Vector:
+    """An instant vector: each series' labels (without the metric name, which vector matching
+    ignores), value and, for a histogram's buckets, upper bound (NaN for other series)."""
 
-    def increases(
-        self,
-        targets: Iterable[_Target],
-        family: str,
-        select: Callable[[Mapping[str, str]], bool] | None = None,
-        *,
-        is_rate: bool = True,
-    ) -> np.ndarray:
-        """``rate()`` (or ``increase()``) of every selected counter with two samples in the window."""
-        found = []
-        for target in targets:
-            if family in target.families and (rates := self._increase(target, family, is_rate)) is not None:
-                found.append(rates[self._select(target.families[family], select)])
-        return np.concatenate(found) if found else np.empty(0)
+    keys: tuple[frozenset[tuple[str, str]], ...]
+    values: np.ndarray
+    bounds: np.ndarray
 
-    def bucket_rates(
-        self, targets: Iterable[_Target], family: str, select: Callable[[Mapping[str, str]], bool] | None = None
-    ) -> tuple[tuple[float, ...], np.ndarray] | None:
-        """``sum by (le) (rate(<family>_bucket[...]))`` over the selected labelsets."""
-        total, bounds = None, ()
+    def take(self, positions: np.ndarray) -> _Vector:
+        return _Vector(tuple(self.keys[i] for i in positions), self.values[positions], self.bounds[positions])
+
+
+_NO_SERIES = _Vector((), np.empty(0), np.empty(0))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Which of a target's series a selector picks (static: labels never change over time)."""
+
+    family: str
+    mask: np.ndarray  # over the family's series (for histograms: series x buckets, flattened)
+    keys: tuple[frozenset[tuple[str, str]], ...]
+    bounds: np.ndarray
+
+
+def _layout(target: _Target, select: Select) -> _Layout | None:
+    """The target's series named ``select.name`` (as the writer exposes them) that its matchers pick."""
+    family = next((f for f, block in target.families.items() if exposed_name(f, block) == select.name), None)
+    if family is None:
+        return None
+    block = target.families[family]
+    if isinstance(block, _Histograms):
+        if select.function is None:
+            raise Unsupported(f"the demo cannot evaluate an instant selector over {select.name}")
+        series = [({**target.labels, **labels, "le": le_text(b)}, b) for labels in block.labels for b in block.bounds]
+    else:
+        series = [({**target.labels, **labels}, math.nan) for labels in block.labels]
+    mask = np.array([_matches(labels, select.matchers) for labels, _ in series], dtype=bool)
+    if not mask.any():
+        return None
+    chosen = [(labels, bound) for (labels, bound), keep in zip(series, mask) if keep]
+    return _Layout(
+        family, mask, tuple(frozenset(labels.items()) for labels, _ in chosen), np.array([b for _, b in chosen])
+    )
+
+
+_OPERATORS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
+    "/": np.divide,
+    "> bool": lambda left, right: np.greater(left, right).astype(float),
+}
+
+
+class _Evaluator:
+    """The catalog's templates on one probe: selectors, ``rate``/``increase``, ``or``, arithmetic."""
+
+    def __init__(self, probe: _Probe, layouts: dict[tuple[int, int], _Layout | None]):
+        self.probe = probe
+        self.layouts = layouts
+
+    def vector(self, template: str, targets: list[_Target]) -> _Vector:
+        result = self._evaluate(parse(template), targets)
+        if isinstance(result, float):
+            raise Unsupported(f"the demo cannot evaluate {template!r}: a scalar, not a vector")
+        return result
+
+    def _evaluate(self, expr: Expr, targets: list[_Target]) -> _Vector | float:
+        if isinstance(expr, Number):
+            return expr.value
+        if isinstance(expr, Time):
+            return self.probe.at_ms / 1000
+        if isinstance(expr, Select):
+            return self._select(expr, targets)
+        if isinstance(expr, LabelReplace):
+            found = self._evaluate(expr.expr, targets)
+            if isinstance(found, float):
+                raise Unsupported("the demo cannot evaluate label_replace over a scalar")
+            keys = tuple(frozenset({**dict(key), expr.label: expr.value}.items()) for key in found.keys)
+            return _Vector(keys, found.values, found.bounds)
+        left, right = self._evaluate(expr.left, targets), self._evaluate(expr.right, targets)
+        if expr.op == "or":
+            return _or(left, right)
+        return _binary(expr.op, left, right)
+
+    def _select(self, select: Select, targets: list[_Target]) -> _Vector:
+        found: list[_Vector] = []
         for target in targets:
-            if family not in target.families or (rates := self._increase(target, family, True)) is None:
+            key = (id(target), id(select))  # parse() keeps every Select alive: its id is not reused
+            if key not in self.layouts:
+                self.layouts[key] = _layout(target, select)
+            layout = self.layouts[key]
+            if layout is None:
                 continue
-            chosen = self._select(target.families[family], select)
-            if chosen.any():
-                total = rates[chosen].sum(axis=0) if total is None else total + rates[chosen].sum(axis=0)
-                bounds = target.families[family].bounds
-        return None if total is None else (bounds, total)
+            if select.function is None:
+                values = self.probe.latest(target, layout.family)
+            else:
+                values = self.probe.increase(target, layout.family, is_rate=select.function == "rate")
+            if values is not None:
+                found.append(_Vector(layout.keys, values.ravel()[layout.mask], layout.bounds))
+        if len(found) < 2:
+            return found[0] if found else _NO_SERIES
+        return _Vector(
+            tuple(key for vector in found for key in vector.keys),
+            np.concatenate([vector.values for vector in found]),
+            np.concatenate([vector.bounds for vector in found]),
+        )
 
 
-def _label_is(name: str, pattern: str, *, negate: bool = False) -> Callable[[Mapping[str, str]], bool]:
-    return lambda labels: bool(re.fullmatch(pattern, labels.get(name, ""))) != negate
+def _or(left: _Vector | float, right: _Vector | float) -> _Vector:
+    """``left or right``: every series of ``left``, and those of ``right`` whose labels ``left`` lacks."""
+    if isinstance(left, float) or isinstance(right, float):
+        raise Unsupported("the demo cannot evaluate 'or' with a scalar")
+    if not right.keys:
+        return left
+    if not left.keys:
+        return right
+    seen = set(left.keys)
+    extra = right.take(np.flatnonzero([key not in seen for key in right.keys]))
+    return _Vector(left.keys + extra.keys, np.concatenate([left.values, extra.values]),
+                   np.concatenate([left.bounds, extra.bounds]))
+
+
+def _binary(op: str, left: _Vector | float, right: _Vector | float) -> _Vector | float:
+    """Arithmetic or ``> bool``: with a scalar on every series, else between series with equal labels."""
+    apply = _OPERATORS[op]
+    if isinstance(left, float) and isinstance(right, float):
+        return float(apply(np.float64(left), np.float64(right)))
+    if isinstance(left, float):
+        return _Vector(right.keys, apply(np.float64(left), right.values), right.bounds)
+    if isinstance(right, float):
+        return _Vector(left.keys, apply(left.values, np.float64(right)), left.bounds)
+    if left.keys != right.keys:
+        position = {key: i for i, key in enumerate(right.keys)}
+        pairs = [(i, position[key]) for i, key in enumerate(left.keys) if key in position]
+        left = left.take(np.array([i for i, _ in pairs], dtype=int))
+        right = right.take(np.array([j for _, j in pairs], dtype=int))
+    return _Vector(left.keys, apply(left.values, right.values), left.bounds)
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> float | None:
@@ -162,134 +255,66 @@ class _Quantile(float):
     beyond_top_bucket: bool = False
 
 
-def _quantile(found: tuple[tuple[float, ...], np.ndarray] | None) -> float | None:
-    """``histogram_quantile(…) > -Inf``, and the catalog's marker: the top finite bucket (the largest
-    finite cumulative rate) holds under ``QUANTILE`` of all observations."""
-    if found is None:
+def _quantile(buckets: _Vector, q: float) -> float | None:
+    """``histogram_quantile(q, sum by (le) (…)) > -Inf``, and the catalog's marker: the top finite
+    bucket (the largest finite cumulative rate) holds under ``q`` of all observations."""
+    if not buckets.keys:
         return None
-    bounds, rates = found[0], found[1].tolist()
-    value = histogram_quantile(QUANTILE, bounds, rates)
+    if np.isnan(buckets.bounds).any():
+        raise Unsupported("the demo cannot take a quantile of series that are not histogram buckets")
+    bounds, position = np.unique(buckets.bounds, return_inverse=True)
+    rates = np.bincount(position, weights=buckets.values, minlength=len(bounds)).tolist()
+    value = histogram_quantile(q, bounds.tolist(), rates)
     if math.isnan(value):
         return None
     quantile = _Quantile(value)
     finite = [rate for bound, rate in zip(bounds, rates) if not math.isinf(bound)]
     total = sum(rate for bound, rate in zip(bounds, rates) if math.isinf(bound))
-    quantile.beyond_top_bucket = bool(finite) and max(finite) < QUANTILE * total
+    quantile.beyond_top_bucket = bool(finite) and max(finite) < q * total
     return quantile
 
 
-def _reduce(values: np.ndarray, how: Callable[[np.ndarray], float]) -> float | None:
-    return float(how(values)) if values.size else None
+_AGGREGATIONS: dict[str, Callable[[np.ndarray], float]] = {"max": np.max, "min": np.min, "sum": np.sum}
 
 
-_Evaluator = Callable[[_Probe, list[_Target]], float | None]
+def _aggregate(shape: str, values: np.ndarray) -> float | None:
+    if shape not in _AGGREGATIONS:
+        raise Unsupported(f"the demo cannot aggregate by {shape!r}")
+    return float(_AGGREGATIONS[shape](values)) if values.size else None
 
 
-def _stale_rules(probe: _Probe, targets: list[_Target]) -> float | None:
-    queued = probe.gauges(targets, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds")
-    synced = probe.gauges(targets, "kubeproxy_sync_proxy_rules_last_timestamp_seconds")
-    if queued.size == 0 or queued.size != synced.size:
-        return None
-    return float(np.max((probe.at_ms / 1000 - queued) * (queued > synced)))
-
-
-def _apiserver_errors(probe: _Probe, targets: list[_Target]) -> float | None:
-    return _ratio(
-        probe.increases(targets, "rest_client_requests", _SERVER_ERROR),
-        probe.increases(targets, "rest_client_requests"),
-    )
-
-
-def _process_signals() -> dict[str, _Evaluator]:
-    return {
-        "process_cpu_cores": lambda p, t: _reduce(p.increases(t, "process_cpu_seconds"), np.sum),
-        "process_rss_bytes": lambda p, t: _reduce(p.gauges(t, "process_resident_memory_bytes"), np.max),
-    }
-
-
-_NOT_EXEC_SYNC = _label_is("operation_type", "exec_sync", negate=True)
-_QUICK_OPERATION = _label_is("operation_type", "|".join(QUICK_RUNTIME_OPERATIONS))
-_SERVER_ERROR = _label_is("code", "5..|<error>")
-_SERVFAIL = _label_is("rcode", "SERVFAIL")
-_CPU_BUSY = _label_is("mode", "idle|iowait|steal", negate=True)
-_PHYSICAL_DEVICE = _label_is("device", "lo|veth.*|cali.*|cilium.*|lxc.*|flannel.*|cni.*|docker.*", negate=True)
-
-
-def _refused_in_a_zone(labels: Mapping[str, str]) -> bool:
-    return labels.get("rcode") == "REFUSED" and labels.get("zone") != "dropped"
-
-
-def _root_filesystem(labels: Mapping[str, str]) -> bool:
-    return labels.get("mountpoint") == "/" and not re.fullmatch("tmpfs|overlay|squashfs", labels.get("fstype", ""))
-
-
-_EVALUATORS: dict[str, dict[str, _Evaluator]] = {
-    "kubelet": {
-        "up": lambda p, t: _reduce(p.gauges(t, "up"), np.min),
-        "runtime_error_ratio": lambda p, t: _ratio(
-            p.increases(t, "kubelet_runtime_operations_errors", _NOT_EXEC_SYNC),
-            p.increases(t, "kubelet_runtime_operations", _NOT_EXEC_SYNC),
-        ),
-        "pleg_relist_p99": lambda p, t: _quantile(p.bucket_rates(t, "kubelet_pleg_relist_duration_seconds")),
-        "runtime_operation_p99": lambda p, t: _quantile(
-            p.bucket_rates(t, "kubelet_runtime_operations_duration_seconds", _QUICK_OPERATION)
-        ),
-        "apiserver_error_ratio": _apiserver_errors,
-        **_process_signals(),
-    },
-    "kube-proxy": {
-        "up": lambda p, t: _reduce(p.gauges(t, "up"), np.min),
-        "sync_proxy_rules_p99": lambda p, t: _quantile(p.bucket_rates(t, "kubeproxy_sync_proxy_rules_duration_seconds")),
-        "network_programming_p99": lambda p, t: _quantile(
-            p.bucket_rates(t, "kubeproxy_network_programming_duration_seconds")
-        ),
-        "iptables_restore_failures": lambda p, t: _reduce(
-            p.increases(t, "kubeproxy_sync_proxy_rules_iptables_restore_failures", is_rate=False), np.sum
-        ),
-        "stale_rules_seconds": _stale_rules,
-        "apiserver_error_ratio": _apiserver_errors,
-        **_process_signals(),
-    },
-    "dns": {
-        "up": lambda p, t: _reduce(p.gauges(t, "up"), np.min),
-        "servfail_ratio": lambda p, t: _ratio(
-            np.concatenate([
-                p.increases(t, "coredns_dns_responses", _SERVFAIL),
-                p.increases(t, "coredns_dns_responses", _refused_in_a_zone),
-            ]),
-            p.increases(t, "coredns_dns_responses"),
-        ),
-        "request_p99": lambda p, t: _quantile(p.bucket_rates(t, "coredns_dns_request_duration_seconds")),
-        "panics": lambda p, t: _reduce(p.increases(t, "coredns_panics", is_rate=False), np.sum),
-        **_process_signals(),
-    },
-    "node": {
-        "cpu_busy_ratio": lambda p, t: _ratio(
-            p.increases(t, "node_cpu_seconds", _CPU_BUSY),
-            p.increases(t, "node_cpu_seconds"),
-        ),
-        "memory_used_ratio": lambda p, t: _ratio(
-            p.gauges(t, "node_memory_MemTotal_bytes") - p.gauges(t, "node_memory_MemAvailable_bytes"),
-            p.gauges(t, "node_memory_MemTotal_bytes"),
-        ),
-        "filesystem_used_ratio": lambda p, t: _ratio(
-            p.gauges(t, "node_filesystem_size_bytes", _root_filesystem)
-            - p.gauges(t, "node_filesystem_avail_bytes", _root_filesystem),
-            p.gauges(t, "node_filesystem_size_bytes", _root_filesystem),
-        ),
-        "network_bytes_per_second": lambda p, t: _reduce(
-            np.concatenate([
-                p.increases(t, family, _PHYSICAL_DEVICE)
-                for family in ("node_network_receive_bytes", "node_network_transmit_bytes")
-            ]),
-            np.sum,
-        ),
-    },
-}
+def _answer(
+    evaluator: _Evaluator, sig: Signal, targets: list[_Target], containers: list[_Target]
+) -> float | None:
+    """What the catalog's query of ``sig`` answers over these targets (one node's, or a cluster's):
+    its shape over its expressions, else its ``legacy`` fallback, else its ``container`` one."""
+    try:
+        if sig.shape == "ratio":
+            numerator, denominator = (evaluator.vector(expr, targets) for expr in sig.exprs)
+            value = _ratio(numerator.values, denominator.values)
+        elif sig.shape == "quantile":
+            value = _quantile(evaluator.vector(sig.exprs[0], targets), sig.quantile)
+        else:
+            value = _aggregate(sig.shape, evaluator.vector(sig.exprs[0], targets).values)
+        for legacy in sig.legacy:
+            if value is None:
+                value = _aggregate("max", evaluator.vector(legacy, targets).values)
+        for container in sig.container:
+            if value is None:
+                value = _aggregate(sig.shape, evaluator.vector(container, containers).values)
+    except Unsupported as error:
+        raise Unsupported(f"{sig.component}/{sig.name}: {error}") from error
+    return value
 
 
 class DemoSource:
-    """A ``HealthSource`` over a generated scenario, answered in closed form (no time series kept)."""
+    """A ``HealthSource`` over a generated scenario, answered in closed form (no time series kept).
+
+    Every signal is answered from its catalog definition: the component's selector picks the
+    targets, the signal's expressions (read by :mod:`.expressions`) pick and combine their series,
+    its shape aggregates them, and its ``legacy`` and ``container`` expressions stand in where the
+    main ones find nothing. Nothing about a signal is restated here.
+    """
 
     def __init__(self, scenario: Scenario):
         self.scenario = scenario
@@ -298,42 +323,49 @@ class DemoSource:
             f"embedded demo ({clusters} cluster{'s' if clusters != 1 else ''}, "
             f"{scenario.nodes} node{'s' if scenario.nodes != 1 else ''} each, generated)"
         )
-        self._targets: dict[tuple[str, str], list[_Target]] = {}
+        self._targets: dict[str, list[_Target]] = {}
         for target in _FleetModel(scenario).targets:
-            self._targets.setdefault((target.cluster, target.component), []).append(target)
+            self._targets.setdefault(target.cluster, []).append(target)
+        self._layouts: dict[tuple[int, int], _Layout | None] = {}
+
+    def _clusters(self, cluster: str | None) -> list[str]:
+        return [c for c in self.scenario.clusters if cluster is None or c == cluster]
+
+    def _selected(self, cluster: str, selector: str, node: str | None = None) -> list[_Target]:
+        """The cluster's targets whose labels ``selector`` matches (on ``node`` only, if given)."""
+        matchers = _parse_matchers(selector)
+        return [
+            t for t in self._targets.get(cluster, []) if _matches(t.labels, matchers) and node in (None, t.node)
+        ]
+
+    def _component(
+        self, catalog: Catalog, cluster: str, component: str, node: str | None = None
+    ) -> tuple[list[_Target], list[_Target]]:
+        """The targets ``$sel`` picks for ``component``: by its selector, and its cAdvisor series."""
+        own = self._selected(cluster, catalog.selectors.for_component(component), node)
+        if component not in COMPONENTS:
+            return own, []
+        return own, self._selected(cluster, catalog.selectors.for_container(component), node)
 
     def observe(self, catalog: Catalog, *, at: datetime, cluster: str | None = None) -> Observations:
         """The catalog's signals at ``at``, as its queries would read them from the written series."""
-        at_ms = round(_utc_seconds(at) * 1000)
-        probe = _Probe(self.scenario, at_ms, round(parse_duration(catalog.window) * 1000))
-        selectors = {
-            component: _parse_matchers(catalog.selectors.for_component(component))
-            for component in ("kubelet", "kube-proxy", "dns", "node")
-        }
-        inventory_selector = _parse_matchers(catalog.selectors.kube_state_metrics)
+        probe = _Probe(self.scenario, round(_utc_seconds(at) * 1000), round(parse_duration(catalog.window) * 1000))
+        evaluator = _Evaluator(probe, self._layouts)
         rows: list[dict] = []
-        clusters = self.scenario.clusters if cluster is None else [c for c in self.scenario.clusters if c == cluster]
-        for name in clusters:
-            selected = {
-                component: [t for t in self._targets.get((name, component), []) if _matches(t.labels, matchers)]
-                for component, matchers in selectors.items()
-            }
-            inventory = [
-                t for t in self._targets.get((name, "kube-state-metrics"), []) if _matches(t.labels, inventory_selector)
-            ]
-            rows.extend(self._inventory(probe, catalog, name, inventory, selected))
-            by_node: dict[str, dict[str, list[_Target]]] = {}
-            for component, targets in selected.items():
-                for target in targets:
-                    by_node.setdefault(component, {}).setdefault(target.node, []).append(target)
+        for name in self._clusters(cluster):
+            selected = {c: self._component(catalog, name, c) for c in (*COMPONENTS, "node")}
+            inventory = self._selected(name, catalog.selectors.kube_state_metrics)
+            rows.extend(self._inventory(probe, catalog, name, inventory, {c: own for c, (own, _) in selected.items()}))
+            by_node = {c: (_by_node(own), _by_node(cadvisor)) for c, (own, cadvisor) in selected.items()}
             for sig in catalog.signals:
-                evaluate = _EVALUATORS.get(sig.component, {}).get(sig.name)
-                if evaluate is None or sig.name in catalog.known_absent(sig.component):
+                if sig.name in catalog.known_absent(sig.component):
                     continue
-                for node, on_node in by_node.get(sig.component, {}).items():
-                    rows.extend(_rows(name, node, sig.component, sig.name, "node", evaluate(probe, on_node)))
-                if sig.rollup and selected[sig.component]:
-                    value = evaluate(probe, selected[sig.component])
+                own, cadvisor = by_node[sig.component]
+                for node in {**own, **cadvisor}:
+                    value = _answer(evaluator, sig, own.get(node, []), cadvisor.get(node, []))
+                    rows.extend(_rows(name, node, sig.component, sig.name, "node", value))
+                if sig.rollup and (own or cadvisor):
+                    value = _answer(evaluator, sig, *selected[sig.component])
                     rows.extend(_rows(name, None, sig.component, sig.name, "cluster", value))
         return Observations(observation_frame(rows), source=self.description)
 
@@ -358,28 +390,22 @@ class DemoSource:
         range_catalog = range_window(catalog, step)
         window_ms = round(parse_duration(range_catalog.window) * 1000)
         signals = [
-            (sig, _EVALUATORS[sig.component][sig.name])
-            for sig in range_catalog.signals
+            sig for sig in range_catalog.signals
             if sig.kind == "work" and sig.name not in catalog.known_absent(sig.component)
-            and sig.name in _EVALUATORS.get(sig.component, {})
         ]
-        clusters = self.scenario.clusters if cluster is None else [c for c in self.scenario.clusters if c == cluster]
+        clusters = self._clusters(cluster)
         chosen = {
-            (name, sig.component): [
-                t for t in self._targets.get((name, sig.component), [])
-                if _matches(t.labels, _parse_matchers(catalog.selectors.for_component(sig.component)))
-                and (node is None or t.node == node)
-            ]
-            for name in clusters for sig, _ in signals
+            (name, component): self._component(catalog, name, component, node)
+            for name in clusters for component in {sig.component for sig in signals}
         }
         frames = []
         for at in range_steps(start, end, step):
-            probe = _Probe(self.scenario, round(_utc_seconds(at) * 1000), window_ms)
+            evaluator = _Evaluator(_Probe(self.scenario, round(_utc_seconds(at) * 1000), window_ms), self._layouts)
             rows = [
                 row
-                for name in clusters for sig, evaluate in signals if chosen[(name, sig.component)]
+                for name in clusters for sig in signals if any(chosen[(name, sig.component)])
                 for row in _rows(name, node, sig.component, sig.name, "cluster" if node is None else "node",
-                                 evaluate(probe, chosen[(name, sig.component)]))
+                                 _answer(evaluator, sig, *chosen[(name, sig.component)]))
             ]
             frames.append(observation_frame(rows).assign(time=pd.Timestamp(at)))
         return Observations(_timed(frames), source=self.description)
@@ -392,25 +418,36 @@ class DemoSource:
         inventory: list[_Target],
         selected: Mapping[str, list[_Target]],
     ) -> Iterator[dict]:
-        known = {labels["node"] for t in inventory for labels in self._visible(probe, t, "kube_node_info")}
-        known |= {t.node for t in selected["kubelet"] if probe.gauges([t], "up").size}
+        known = {labels["node"] for t in inventory for labels in _visible(probe, t, "kube_node_info")}
+        known |= {t.node for t in selected["kubelet"] if _visible(probe, t, "up")}
         dns_pods = re.compile(catalog.dns_pod_regex)
         hosts = {
             labels["node"]
             for t in inventory
-            for labels in self._visible(probe, t, "kube_pod_info")
+            for labels in _visible(probe, t, "kube_pod_info")
             if labels["namespace"] == catalog.dns_namespace and dns_pods.fullmatch(labels["pod"])
         }
-        hosts |= {t.node for t in selected["dns"] if probe.gauges([t], "up").size}
+        hosts |= {t.node for t in selected["dns"] if _visible(probe, t, "up")}
         for signal, nodes in (("known_nodes", known), ("dns_hosts", hosts)):
             for node in self.scenario.node_names:
                 if node in nodes:
                     yield _row(cluster, node, "inventory", signal, "node", 1.0)
 
-    @staticmethod
-    def _visible(probe: _Probe, target: _Target, family: str) -> tuple[Mapping[str, str], ...]:
-        """The labels of ``family``'s series when the lookback sees them."""
-        return target.families[family].labels if probe.gauges([target], family).size else ()
+
+def _by_node(targets: list[_Target]) -> dict[str, list[_Target]]:
+    """Targets grouped by the node they run on, in order (targets on no node left out)."""
+    grouped: dict[str, list[_Target]] = {}
+    for target in targets:
+        if target.node is not None:
+            grouped.setdefault(target.node, []).append(target)
+    return grouped
+
+
+def _visible(probe: _Probe, target: _Target, family: str) -> tuple[Mapping[str, str], ...]:
+    """The labels of ``family``'s series when the lookback sees them."""
+    if family not in target.families or probe.latest(target, family) is None:
+        return ()
+    return target.families[family].labels
 
 
 def _timed(frames: list[pd.DataFrame]) -> pd.DataFrame:
