@@ -78,7 +78,7 @@ markers = _markers()
 nodes = sorted(timeline.loc[timeline["scope"] == "node", "node"].dropna().unique())
 problem = params.seed("node")
 if problem:
-    st.warning(problem)
+    panels.problem(problem)
 if st.session_state.get("node") not in [ALL_NODES, *nodes]:
     st.session_state["node"] = ALL_NODES
 with st.sidebar:

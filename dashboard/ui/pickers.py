@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import streamlit as st
 
 from dashboard.durations import parse_duration
-from dashboard.ui import params
+from dashboard.ui import panels, params
 
 ALL_CLUSTERS = "All clusters"
 RANGES = ("1h", "6h", "24h", "7d", "custom")
@@ -25,11 +25,11 @@ def cluster_picker(known: list[str], configured: str | None, *, allow_all: bool 
     choices = [ALL_CLUSTERS, *known] if allow_all else list(known)
     problem = params.seed("cluster")
     if problem:
-        st.warning(problem)
+        panels.problem(problem)
     if st.session_state.get("cluster") not in choices:
         if "cluster" in st.session_state:
-            st.warning(f"Cluster {st.session_state['cluster']!r} is not known to the source; showing "
-                       + ("all clusters." if allow_all else "another one."))
+            panels.problem(f"Cluster {st.session_state['cluster']!r} is not known to the source; showing "
+                           + ("all clusters." if allow_all else "another one."))
         fallback = ALL_CLUSTERS if allow_all else (known[0] if known else None)
         st.session_state["cluster"] = configured if configured in known else fallback
     with st.sidebar:
@@ -86,7 +86,7 @@ def range_picker(now: datetime) -> TimeRange:
     for key, parse in (("range", _duration), ("at", _moment)):
         problem = params.seed(key, parse)
         if problem:
-            st.warning(problem)
+            panels.problem(problem)
     chosen_range = st.session_state.get("range", DEFAULT_RANGE)
     preset = chosen_range if chosen_range in RANGES else "custom"
     st.session_state.setdefault("range_preset", preset)
@@ -98,7 +98,7 @@ def range_picker(now: datetime) -> TimeRange:
             try:
                 label = _duration(text.strip())
             except ValueError as error:
-                st.warning(f"Custom range {text!r} ignored: {error}")
+                panels.problem(f"Custom range {text!r} ignored: {error}")
                 label = DEFAULT_RANGE
         else:
             label = preset
