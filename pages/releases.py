@@ -82,7 +82,7 @@ params.mirror("impact", params.join)
 params.mirror("time_by", default="built")
 params.mirror("range", default="all")
 
-impact_of = [impacts.worst.get(uri) for uri in table["resource_uri"]]
+impact_of = pd.Series([impacts.worst.get(uri) for uri in table["resource_uri"]], index=table.index, dtype=object)
 deployed: dict[str, list[str]] = {}
 for row in markers.itertuples(index=False):
     where = row.cluster or f"unmapped {row.address}"

@@ -17,7 +17,8 @@ APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
 @pytest.fixture(autouse=True)
 def fresh_caches(monkeypatch):
-    for name in ("PROMETHEUS_URL", "DASHBOARD_CONFIG", "DASHBOARD_CLUSTER", "PROMETHEUS_TOKEN"):
+    for name in ("PROMETHEUS_URL", "DASHBOARD_CONFIG", "DASHBOARD_CLUSTER", "PROMETHEUS_TOKEN", "GRAFEAS_URL",
+                 "GRAFEAS_PROJECT", "GRAFEAS_TOKEN", "GATE_POLICY"):
         monkeypatch.delenv(name, raising=False)
     st.cache_data.clear()
     st.cache_resource.clear()
@@ -60,12 +61,52 @@ def test_cluster_health_view_is_a_link_both_ways():
     assert "node" not in app.query_params
 
 
-def test_unreachable_prometheus_shows_an_error(monkeypatch):
-    monkeypatch.setenv("PROMETHEUS_URL", "http://127.0.0.1:9")
+def every_text(app: AppTest) -> str:
+    """Everything the page wrote as text, main area and sidebar."""
+    kinds = ("title", "caption", "markdown", "text", "code", "info", "warning", "error", "success", "subheader")
+    return "\n".join(str(element.value) for kind in kinds for element in getattr(app, kind))
+
+
+# Pages that show the source status panel (panels.source_status) in their sidebar.
+STATUS_PAGES = {"oncall.py", "releases.py"}
+
+
+@pytest.mark.parametrize("page", ["oncall.py", "health.py", "releases.py", "release.py"])
+def test_unreachable_prometheus_shows_an_error_panel_and_the_other_half(monkeypatch, page):
+    monkeypatch.setenv("PROMETHEUS_URL", "http://alice:pw-do-not-show@127.0.0.1:9")
+    monkeypatch.setenv("PROMETHEUS_TOKEN", "tok-do-not-show")
     monkeypatch.setenv("PROMETHEUS_TIMEOUT", "2")
-    app = AppTest.from_file(APP, default_timeout=60).run()
+    query = {"resource": demo_release_table()["resource_uri"].iloc[0]} if page == "release.py" else {}
+    app = run_page(page, **query)
     assert not app.exception
     assert any("Could not read the source" in error.value for error in app.error)
+    if page in STATUS_PAGES:
+        status = "\n".join(text.value for text in app.sidebar.text)
+        assert "Node health: Prometheus at http://127.0.0.1:9\n✖ unreachable" in status
+    assert "do-not-show" not in every_text(app)
+    if page == "releases.py":  # the supply-chain half still shows, impact Inconclusive
+        shown = app.dataframe[0].value
+        assert list(shown["resource"]) == list(demo_release_table()["resource_uri"])
+        assert set(shown["impact"]) <= {"? Inconclusive", "— not deployed"} and "? Inconclusive" in set(shown["impact"])
+    if page == "release.py":
+        assert [s.value for s in app.subheader][:1] == ["Gate"]
+
+
+def test_unreachable_grafeas_leaves_health_and_the_gate_denies(monkeypatch):
+    monkeypatch.setenv("GRAFEAS_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("GRAFEAS_PROJECT", "acme")
+    monkeypatch.setenv("GRAFEAS_TIMEOUT", "2")
+    monkeypatch.setenv("GATE_POLICY", str(Path(APP).parent / "demo" / "policy.toml"))
+    on_call = run_page("oncall.py")
+    assert not on_call.exception
+    assert [m.label for m in on_call.metric] == ["Unhealthy", "Unknown", "Degraded", "Healthy"]
+    assert any("Could not read the source for Supply chain" in error.value for error in on_call.error)
+    assert any("Could not evaluate the gate: denied" in caption.value for caption in on_call.caption)
+    status = "\n".join(text.value for text in on_call.sidebar.text)
+    assert "Supply chain: Grafeas v1 at http://127.0.0.1:9 (projects acme)\n✖ unreachable" in status
+    release = run_page("release.py", resource="https://gcr.io/acme/checkout@sha256:" + "a" * 64)
+    assert not release.exception
+    assert any("could not evaluate: denied" in markdown.value for markdown in release.markdown)
 
 
 def test_bad_configuration_shows_an_error(monkeypatch, tmp_path):
@@ -129,9 +170,9 @@ def test_two_prometheus_urls_never_share_a_cache_key():
     assert "tok-do-not-keep" not in source_identity(token)
 
 
-def run_page(page: str, **query) -> AppTest:
+def run_page(page: str, timeout: float = 120, **query) -> AppTest:
     """Open ``page`` as a link with ``query`` would, in a new session."""
-    app = AppTest.from_file(APP, default_timeout=60)
+    app = AppTest.from_file(APP, default_timeout=timeout)
     for key, value in query.items():
         app.query_params[key] = value
     return app.switch_page(f"../pages/{page}").run()
@@ -204,3 +245,46 @@ def test_release_page_without_a_resource_points_to_the_releases_page():
     app = run_page("release.py")
     assert not app.exception
     assert any("pick one on the Releases page" in info.value for info in app.info)
+
+
+@pytest.mark.timeout(900)
+def test_releases_page_impact_equals_the_cli_and_filters_narrow_the_rows(monkeypatch):
+    import json
+    import subprocess
+    import sys
+
+    from dashboard.ui.data import supply_chain_bucket
+
+    # A smaller demo for the page and the CLI alike: every deployment inside the history is judged
+    # on two range reads, so the default demo takes minutes on a busy machine.
+    monkeypatch.setenv("DEMO_NODES", "8")
+    monkeypatch.setenv("DEMO_DAYS", "2")
+    minute = supply_chain_bucket()
+    cli = subprocess.Popen([sys.executable, "-m", "dashboard", "releases", "--format", "json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    app = run_page("releases.py", timeout=600)
+    stdout, _ = cli.communicate(timeout=600)
+    assert not app.exception
+    assert cli.returncode == 0
+    shown = app.dataframe[0].value
+    by_cli = {row["resource_uri"]: row["impact"] for row in json.loads(stdout)}
+    assert list(shown["resource"]) == list(by_cli)
+    on_page = {uri: label.split(" ", 1)[1] for uri, label in zip(shown["resource"], shown["impact"])}
+    assert on_page == {uri: impact or "not deployed" for uri, impact in by_cli.items()}, f"from {minute}"
+    assert {"Fail", "Pass", "not deployed"} <= set(on_page.values())
+    assert all(where for where, impact in zip(shown["deployed where and when"], on_page.values())
+               if impact != "not deployed")
+    status = "\n".join(text.value for text in app.sidebar.text)
+    assert "Node health: DEMO: embedded demo" in status and "Supply chain: DEMO: embedded demo supply chain" in status
+
+    app.multiselect(key="impact").set_value(["Fail"]).run()
+    failed = app.dataframe[0].value
+    assert 0 < len(failed) < len(shown) and set(failed["impact"]) == {"✖ Fail"}
+    assert app.query_params["impact"] == "Fail"
+    app.multiselect(key="impact").set_value([]).run()
+    app.segmented_control(key="time_by").set_value("deployed").run()
+    app.segmented_control(key="range").set_value("24h").run()
+    recent = app.dataframe[0].value
+    assert 0 < len(recent) < len(shown)
+    assert app.query_params["time_by"] == "deployed" and app.query_params["range"] == "24h"
+    assert "— not deployed" not in set(recent["impact"])
