@@ -62,6 +62,24 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class UpRule:
+    """How a target's ``up`` (kind ``up``) is judged: below ``healthy_at`` (0, the scrape failed) is
+    unhealthy. ``up`` alone never shows health: a component needs a work signal with data besides it.
+    Missing, it is "no data" like any signal; sent outside {0, 1}, it leaves the component unknown,
+    since whether the target is up at all is then not known."""
+
+    healthy_at: float
+    source: str
+
+    def level(self, value: float) -> str:
+        """``healthy`` or ``unhealthy``."""
+        return "healthy" if value >= self.healthy_at else "unhealthy"
+
+
+UP_RULE = UpRule(healthy_at=1, source="a down target is unhealthy")
+
+
+@dataclass(frozen=True)
 class Signal:
     """One measured quantity of one component.
 
@@ -384,6 +402,11 @@ class Catalog:
     kube_proxy_sync_period_seconds: float = 30.0
     threshold_overrides: tuple[tuple[str, str, float, float], ...] = ()
     absent_signals: tuple[tuple[str, str], ...] = ()
+    # Where each component must have a verdict, whether or not it has data: on every node the
+    # inventory signal names, and on every node where a component expected there has series.
+    expected_on: tuple[tuple[str, str], ...] = (
+        ("kubelet", "known_nodes"), ("kube-proxy", "known_nodes"), ("dns", "dns_hosts"),
+    )
 
     @property
     def signals(self) -> tuple[Signal, ...]:
@@ -413,6 +436,10 @@ class Catalog:
     def known_absent(self, component: str) -> tuple[str, ...]:
         """Signals the preset's collector never provides for a component (always "no data")."""
         return tuple(name for c, name in self.absent_signals if c == component)
+
+    def rolls_up(self, component: str) -> bool:
+        """Whether ``component`` also has one cluster-wide verdict: when any of its signals rolls up."""
+        return any(sig.rollup for sig in self.signals if sig.component == component)
 
 
 PRESETS: dict[str, Catalog] = {

@@ -18,7 +18,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from dashboard.catalog import Catalog, Signal, beyond_top_bucket
+from dashboard.catalog import UP_RULE, Catalog, Signal, beyond_top_bucket
 from dashboard.sources.base import HealthSource, Observations
 
 VERDICTS = ("healthy", "degraded", "unknown", "unhealthy")
@@ -80,30 +80,23 @@ def judge(observations: Observations, catalog: Catalog) -> pd.DataFrame:
 
 
 def _expected_rows(frame: pd.DataFrame, catalog: Catalog) -> list[tuple[str, str | None, str, str]]:
-    """Which (cluster, node, component, scope) must have a verdict, whether or not it has data."""
+    """Which (cluster, node, component, scope) must have a verdict, whether or not it has data: where
+    the catalog expects each component (``Catalog.expected_on``, ``Catalog.rolls_up``)."""
     per_node = frame[frame["scope"] == "node"]
     inventory = per_node[per_node["component"] == "inventory"]
-    known = inventory[inventory["signal"] == "known_nodes"]
-    dns_hosts = inventory[inventory["signal"] == "dns_hosts"]
-    measured = per_node[per_node["component"].isin(["kubelet", "kube-proxy"])]
-    dns_measured = per_node[per_node["component"] == "dns"]
-    node_pairs = set(zip(known["cluster"], known["node"])) | set(zip(measured["cluster"], measured["node"]))
-    dns_pairs = set(zip(dns_hosts["cluster"], dns_hosts["node"])) | set(
-        zip(dns_measured["cluster"], dns_measured["node"])
-    )
     expected = []
-    for cluster, node in sorted(node_pairs):
-        for component in ("kubelet", "kube-proxy"):
-            if component in catalog.components:
-                expected.append((cluster, node, component, "node"))
-    if "dns" in catalog.components:
-        for cluster, node in sorted(dns_pairs):
-            expected.append((cluster, node, "dns", "node"))
-        dns_clusters = {cluster for cluster, _ in dns_pairs} | set(
-            frame.loc[(frame["scope"] == "cluster") & (frame["component"] == "dns"), "cluster"]
-        )
-        for cluster in sorted(dns_clusters):
-            expected.append((cluster, None, "dns", "cluster"))
+    for component, hosts in catalog.expected_on:
+        if component not in catalog.components:
+            continue
+        listed = inventory[inventory["signal"] == hosts]
+        alike = [c for c, h in catalog.expected_on if h == hosts]  # components expected on the same nodes
+        measured = per_node[per_node["component"].isin(alike)]
+        pairs = set(zip(listed["cluster"], listed["node"])) | set(zip(measured["cluster"], measured["node"]))
+        expected.extend((cluster, node, component, "node") for cluster, node in pairs)
+        if catalog.rolls_up(component):
+            rolled = frame.loc[(frame["scope"] == "cluster") & (frame["component"] == component), "cluster"]
+            clusters = {cluster for cluster, _ in pairs} | set(rolled)
+            expected.extend((cluster, None, component, "cluster") for cluster in clusters)
     return sorted(expected, key=lambda r: (r[0], r[1] is not None, r[1] or "", r[2]))
 
 
@@ -237,11 +230,11 @@ def _assess(sig: Signal, value: float, window: str, *, beyond: bool = False) -> 
     so ``value`` (the top finite bound) is only a lower bound.
     """
     if sig.kind == "up":
-        level = "healthy" if value >= 1 else "unhealthy"
+        level = UP_RULE.level(value)
         text = "target up" if level == "healthy" else "target down (up = 0)"
         return level, {
-            "signal": sig.name, "level": level, "value": value, "threshold": 1,
-            "op": "<", "unit": sig.unit, "source": "a down target is unhealthy", "text": text,
+            "signal": sig.name, "level": level, "value": value, "threshold": UP_RULE.healthy_at,
+            "op": "<", "unit": sig.unit, "source": UP_RULE.source, "text": text,
         }
     thresholds = sig.thresholds
     assert thresholds is not None, f"work signal {sig.name} needs thresholds"

@@ -41,7 +41,8 @@ def unanswered(demo: DemoSource, catalog: Catalog) -> list[str]:
         if sig.name not in catalog.known_absent(sig.component)
         for scope in (("node", "cluster") if sig.rollup else ("node",))
     ]
-    return [f"{component}/{name} ({scope})" for component, name, scope in wanted if (component, name, scope) not in answered]
+    return [f"{component}/{name} ({scope})" for component, name, scope in wanted
+            if (component, name, scope) not in answered]
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -68,7 +69,9 @@ def test_a_signal_on_a_metric_the_demo_does_not_expose_is_named(demo: DemoSource
                ("rate(coredns_forward_request_duration_seconds_bucket{$sel}[$window])",), "Forwarding.",
                THRESHOLDS, rollup=True),
     )
-    assert unanswered(demo, catalog) == ["kubelet/evictions (node)", "dns/lookup_p99 (node)", "dns/lookup_p99 (cluster)"]
+    assert unanswered(demo, catalog) == [
+        "kubelet/evictions (node)", "dns/lookup_p99 (node)", "dns/lookup_p99 (cluster)",
+    ]
 
 
 def test_a_signal_in_promql_the_demo_does_not_evaluate_fails_naming_it(demo: DemoSource, monkeypatch) -> None:
