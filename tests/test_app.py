@@ -27,6 +27,14 @@ def fresh_caches(monkeypatch):
     st.cache_resource.clear()
 
 
+@pytest.fixture
+def small_demo(monkeypatch):
+    """A smaller demo for the page and a CLI run alike: the Releases page judges every deployment
+    inside the history on two range reads, which takes minutes on the default demo on a busy machine."""
+    monkeypatch.setenv("DEMO_NODES", "8")
+    monkeypatch.setenv("DEMO_DAYS", "2")
+
+
 def a_past_moment() -> datetime:
     """A whole 5 minutes an hour ago: inside the demo's data, on the 6 h range's step grid."""
     moment = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(hours=1)
@@ -188,7 +196,7 @@ def demo_release_table():
     return release_table(chain.occurrences, gate_policy(settings))
 
 
-def test_releases_page_lists_every_release_with_its_gate_verdict():
+def test_releases_page_lists_every_release_with_its_gate_verdict(small_demo):
     app = run_page("releases.py")
     assert not app.exception
     shown = app.dataframe[0].value
@@ -198,7 +206,7 @@ def test_releases_page_lists_every_release_with_its_gate_verdict():
     assert any("DEMO supply chain" in info.value for info in app.info)
 
 
-def test_releases_page_filters_come_from_the_link_and_go_back_to_it():
+def test_releases_page_filters_come_from_the_link_and_go_back_to_it(small_demo):
     table = demo_release_table()
     service = table["service"].iloc[0]
     app = run_page("releases.py", gate="denied", service=service)
@@ -248,17 +256,13 @@ def test_release_page_without_a_resource_points_to_the_releases_page():
 
 
 @pytest.mark.timeout(900)
-def test_releases_page_impact_equals_the_cli_and_filters_narrow_the_rows(monkeypatch):
+def test_releases_page_impact_equals_the_cli_and_filters_narrow_the_rows(small_demo):
     import json
     import subprocess
     import sys
 
     from dashboard.ui.data import supply_chain_bucket
 
-    # A smaller demo for the page and the CLI alike: every deployment inside the history is judged
-    # on two range reads, so the default demo takes minutes on a busy machine.
-    monkeypatch.setenv("DEMO_NODES", "8")
-    monkeypatch.setenv("DEMO_DAYS", "2")
     minute = supply_chain_bucket()
     cli = subprocess.Popen([sys.executable, "-m", "dashboard", "releases", "--format", "json"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
