@@ -61,7 +61,9 @@ Environment: PROMETHEUS_URL, PROMETHEUS_TOKEN, PROMETHEUS_USERNAME, PROMETHEUS_P
 PROMETHEUS_HEADERS (``Name=value,…``), PROMETHEUS_CA_BUNDLE, PROMETHEUS_INSECURE, PROMETHEUS_TIMEOUT,
 PROMETHEUS_EVALUATION_TIMEOUT, PROMETHEUS_MAX_BODY_BYTES, PROMETHEUS_MAX_SAMPLES, PROMETHEUS_UI_URL,
 DASHBOARD_CONFIG, DASHBOARD_CLUSTER, DASHBOARD_PRESET, DASHBOARD_WINDOW, GRAFEAS_URL, GRAFEAS_TOKEN,
-GRAFEAS_API, GRAFEAS_PROJECT, GRAFEAS_USER_PROJECT, GRAFEAS_CA_BUNDLE, GRAFEAS_TIMEOUT, GATE_POLICY.
+GRAFEAS_API, GRAFEAS_PROJECT, GRAFEAS_USER_PROJECT, GRAFEAS_CA_BUNDLE, GRAFEAS_TIMEOUT, GATE_POLICY;
+the embedded demo's size: DEMO_NODES (nodes per cluster, default 12, 8 to 10,000), DEMO_DAYS (days of
+history, default 7, 1 to 365).
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ MIN_WINDOW_SECONDS = 60
 # Headers that carry credentials: allowed from the environment, refused in the config file.
 CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+# The embedded demo's size bounds: its incidents sit on node-01 … node-07, so at least 8 nodes.
+DEMO_NODES_RANGE, DEMO_DAYS_RANGE = (8, 10_000), (1, 365)
 
 
 class ConfigError(Exception):
@@ -149,6 +153,14 @@ class GrafeasSettings:
 
 
 @dataclass(frozen=True)
+class DemoSettings:
+    """The embedded demo's size: ``nodes`` per cluster, ``days`` of history (DEMO_NODES, DEMO_DAYS)."""
+
+    nodes: int = 12
+    days: int = 7
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the app and the CLI need to evaluate health and releases."""
 
@@ -160,6 +172,8 @@ class Settings:
     policy_path: Path | None = None
     # Deployment address or kubectl context (or a cluster name parsed from one) → cluster label.
     cluster_aliases: Mapping[str, str] = field(default_factory=dict)
+    # The embedded demo's size (used when no Prometheus is configured).
+    demo: DemoSettings = field(default_factory=DemoSettings)
 
     @property
     def uses_demo(self) -> bool:
@@ -391,7 +405,27 @@ def load_settings(
         grafeas=grafeas,
         policy_path=Path(policy) if policy else None,
         cluster_aliases=file_config["clusters"].get("aliases", {}),
+        demo=demo_settings(env),
     )
+
+
+def demo_settings(env: Mapping[str, str] | None = None) -> DemoSettings:
+    """The embedded demo's size from DEMO_NODES and DEMO_DAYS (``os.environ`` by default), checked."""
+    env = os.environ if env is None else env
+    size = {}
+    for name, variable, (low, high), what in (("nodes", "DEMO_NODES", DEMO_NODES_RANGE, "nodes per cluster"),
+                                              ("days", "DEMO_DAYS", DEMO_DAYS_RANGE, "days of history")):
+        if not env.get(variable):
+            continue
+        try:
+            value = int(env[variable])
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise ConfigError(f"{variable} must be a whole number of {what} from {low} to {high:,}, "
+                              f"not {env[variable]!r}")
+        size[name] = value
+    return DemoSettings(**size)
 
 
 def _layer(cli: Mapping[str, Any], flag: str, env: Mapping[str, str], variable: str, check: _Check) -> Any:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.config import ConfigError, load_settings
+from dashboard.config import ConfigError, DemoSettings, load_settings
 
 NO_SECRETS = Path("/nonexistent/secrets.toml")
 
@@ -259,3 +259,54 @@ def test_the_prometheus_ui_link_defaults_to_graph_without_credentials(tmp_path):
     config = write(tmp_path, '[prometheus]\nurl = "http://prom:9090"\nui_url = "https://grafana.example/explore"\n')
     settings = load_settings({"config": str(config)}, env={}, secrets_path=NO_SECRETS)
     assert settings.prometheus.graph_url == "https://grafana.example/explore"
+
+
+def test_the_demo_size_comes_from_the_environment():
+    assert load_settings({}, env={}, secrets_path=NO_SECRETS).demo == DemoSettings(nodes=12, days=7)
+    settings = load_settings({}, env={"DEMO_NODES": "2000", "DEMO_DAYS": "1"}, secrets_path=NO_SECRETS)
+    assert (settings.demo.nodes, settings.demo.days) == (2000, 1)
+    assert load_settings({}, env={"DEMO_NODES": ""}, secrets_path=NO_SECRETS).demo.nodes == 12
+
+
+@pytest.mark.parametrize("env, variable", [
+    ({"DEMO_NODES": "abc"}, "DEMO_NODES"),
+    ({"DEMO_NODES": "3"}, "DEMO_NODES"),  # the demo's incidents need 8 nodes per cluster
+    ({"DEMO_NODES": "12.5"}, "DEMO_NODES"),
+    ({"DEMO_NODES": "10001"}, "DEMO_NODES"),
+    ({"DEMO_DAYS": "0"}, "DEMO_DAYS"),
+    ({"DEMO_DAYS": "week"}, "DEMO_DAYS"),
+])
+def test_a_bad_demo_size_is_a_configuration_error_naming_the_variable(env, variable):
+    with pytest.raises(ConfigError, match=rf"^{variable} must be a whole number .*not {env[variable]!r}$"):
+        load_settings({}, env=env, secrets_path=NO_SECRETS)
+
+
+def test_the_demo_source_and_its_cache_key_follow_the_size():
+    from datetime import datetime, timezone
+
+    from dashboard.sources import health_source, source_identity
+
+    now = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+    source = health_source(None, now=now, demo=DemoSettings(nodes=20, days=2))
+    assert source.scenario.nodes == 20 and source.scenario.history.days == 2
+    assert source_identity(None, demo=DemoSettings()) == "demo:12x7d"
+    assert len({source_identity(None, demo=DemoSettings(nodes=n, days=d)) for n, d in [(12, 7), (20, 7), (12, 2)]}) == 3
+
+
+@pytest.mark.parametrize("value, code", [("20", 0), ("abc", 2), ("3", 2)])
+def test_the_cli_judges_the_configured_demo_size(value, code):
+    completed = subprocess.run([sys.executable, "-m", "dashboard", "health", "--format", "json"],
+                               capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent,
+                               env={"PATH": "/usr/bin:/bin", "DEMO_NODES": value})
+    assert completed.returncode == code, completed.stderr
+    if code:
+        assert completed.stderr.strip().splitlines() == [
+            f"error: DEMO_NODES must be a whole number of nodes per cluster from 8 to 10,000, not {value!r}"]
+        return
+    import json
+
+    verdicts = json.loads(completed.stdout)["verdicts"]
+    for cluster in ("prod", "staging"):
+        nodes = {v["node"] for v in verdicts if v["cluster"] == cluster and v["scope"] == "node"
+                 and v["component"] == "kubelet"}
+        assert len(nodes) == 20

@@ -4,32 +4,46 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from dashboard.sources.base import HealthSource
 
 
-def health_source(prometheus_settings, *, now: datetime | None = None) -> HealthSource:
-    """The configured Prometheus, or the embedded demo (ending at ``now``) when none is configured."""
+def health_source(prometheus_settings, *, now: datetime | None = None, demo=None) -> HealthSource:
+    """The configured Prometheus, or the embedded demo (ending at ``now``) when none is configured.
+
+    The demo's size is ``demo`` (a ``DemoSettings``), by default what DEMO_NODES and DEMO_DAYS say
+    (``dashboard.config.demo_settings``), so every caller of ``health_source(settings.prometheus)``
+    gets the configured size.
+    """
     if prometheus_settings is not None:
         from dashboard.sources.prometheus import PrometheusSource
 
         return PrometheusSource(prometheus_settings)
+    from dashboard.config import demo_settings
     from dashboard.sources.demo import DemoSource, demo_scenario
 
-    return DemoSource(demo_scenario(now or datetime.now(timezone.utc)))
+    demo = demo or demo_settings()
+    return DemoSource(demo_scenario(now or datetime.now(timezone.utc), nodes=demo.nodes,
+                                    history=timedelta(days=demo.days)))
 
 
-def source_identity(settings) -> str:
+def source_identity(settings, *, demo=None) -> str:
     """A short key naming the source that ``settings`` (Prometheus or Grafeas settings, or None
     for the demo) reads: two settings share it only when they read the same data the same way.
+
+    The demo's key names its size (``demo`` as in :func:`health_source`, by default DEMO_NODES and
+    DEMO_DAYS): ``demo:12x7d``, so a demo of another size never shares a cache entry.
 
     Every field takes part, the URL and credentials included (which ``repr`` leaves out), so two
     Prometheus URLs or two tenants never share a cache entry; the credentials enter only through
     a digest, so the key can sit in a cache without holding a secret.
     """
     if settings is None:
-        return "demo"
+        from dashboard.config import demo_settings
+
+        demo = demo or demo_settings()
+        return f"demo:{demo.nodes}x{demo.days}d"
     fields = {name: getattr(settings, name) for name in settings.__dataclass_fields__}
     text = json.dumps(fields, sort_keys=True, default=repr)
     return f"{type(settings).__name__}:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
