@@ -21,7 +21,7 @@ from dashboard.deploy_impact import deployment_impact, impacts_by_release
 from dashboard.deployments import deployments_between
 from dashboard.durations import parse_duration
 from dashboard.gate import evaluate_gate
-from dashboard.health import SEVERITY, Evaluation, evaluate
+from dashboard.health import Evaluation, evaluate
 from dashboard.impact import FAIL, ImpactRules
 from dashboard.inventory import known_clusters
 from dashboard.policy import PolicyError
@@ -44,6 +44,7 @@ from dashboard.sources import health_source, supply_chain_source
 from dashboard.sources.base import HealthSource, SourceError
 from dashboard.supply_chain import NoPolicyError, gate_policy, read_release, read_supply_chain
 from dashboard.timeline import evaluate_range, incidents
+from dashboard.verdicts import Verdict
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SOURCE = 0, 1, 2, 3
 # Commands that read a whole Grafeas listing; their process pauses the garbage collector meanwhile.
@@ -106,9 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--format", choices=("table", "json"), default="table")
     health.add_argument("--config", help="TOML configuration file (env DASHBOARD_CONFIG)")
     health.add_argument(
-        "--fail-on", choices=("degraded", "unhealthy"),
-        help="exit 1 when the worst verdict reaches this level; the order is healthy < degraded < unknown "
-        "< unhealthy, so degraded also fails on components that cannot be judged",
+        "--fail-on", choices=(Verdict.DEGRADED.value, Verdict.UNHEALTHY.value),
+        help=f"exit 1 when the worst verdict reaches this level; the order is {' < '.join(Verdict)}, "
+        "so degraded also fails on components that cannot be judged",
     )
     gate = commands.add_parser("gate", help="may this release (image@digest) be deployed?")
     gate.add_argument(
@@ -221,7 +222,7 @@ def run_health(args: argparse.Namespace) -> int:
         if worst is None:
             print("note: no node components found; cannot confirm health", file=sys.stderr)
             return EXIT_FAILED
-        if SEVERITY[worst] >= SEVERITY[args.fail_on]:
+        if worst.rank >= Verdict(args.fail_on).rank:
             return EXIT_FAILED
     return EXIT_OK
 
@@ -427,7 +428,7 @@ def evaluation_to_json(evaluation: Evaluation) -> dict:
                 "component": row["component"],
                 "scope": row["scope"],
                 "verdict": row["verdict"],
-                "reasons": row["reasons"],
+                "reasons": [reason.to_dict() for reason in row["reasons"]],
                 "work": row["work"],
                 "resources": row["resources"],
                 "no_data": row["no_data"],

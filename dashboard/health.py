@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pandas as pd
 
 from dashboard.catalog import UP_RULE, Catalog, Signal, beyond_top_bucket
 from dashboard.sources.base import HealthSource, Observations
+from dashboard.verdicts import NO_DATA, Reason, Verdict, listing_order
 
-VERDICTS = ("healthy", "degraded", "unknown", "unhealthy")
-# Severity order used for "the worst verdict": unknown (no evidence) is worse than degraded, so
-# `--fail-on degraded` also fails when a component cannot be judged.
-SEVERITY = {name: rank for rank, name in enumerate(VERDICTS)}
-LEVEL_RANK = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 VERDICT_COLUMNS = [
     "cluster", "node", "component", "scope", "verdict", "reasons", "work", "resources", "no_data",
 ]
@@ -40,11 +36,9 @@ class Evaluation:
     cluster: str | None
     verdicts: pd.DataFrame
 
-    def worst(self) -> str | None:
+    def worst(self) -> Verdict | None:
         """The worst verdict, or None when nothing was judged."""
-        if self.verdicts.empty:
-            return None
-        return max(self.verdicts["verdict"], key=SEVERITY.__getitem__)
+        return Verdict.worst(self.verdicts["verdict"])
 
 
 def evaluate(source: HealthSource, catalog: Catalog, *, at: datetime, cluster: str | None = None) -> Evaluation:
@@ -111,14 +105,14 @@ def _judge_one(
     doubts: dict[tuple[str, str], str],
     catalog: Catalog,
 ) -> dict:
-    reasons: list[dict] = []
+    reasons: list[Reason] = []
     work: dict[str, float | None] = {}
     resources: dict[str, float | None] = {}
     no_data: list[str] = []
     has_any_series = False
     has_work_evidence = False
     up_invalid = False
-    worst_level = "healthy"
+    worst_level = Verdict.HEALTHY
 
     for sig in component_signals:
         if scope == "cluster" and not sig.rollup:
@@ -142,21 +136,20 @@ def _judge_one(
             continue
         beyond = values.get((cluster, node, component, beyond_top_bucket(sig.name))) is not None
         level, reason = _assess(sig, value, catalog.window, beyond=beyond)
-        if beyond and level == "healthy":
+        if beyond and level == Verdict.HEALTHY:
             # Only a lower bound, under the threshold: the real quantile may be above it.
             no_data.append(sig.name)
-            reasons.append({**reason, "level": "no data"})
+            reasons.append(replace(reason, level=NO_DATA))
             continue
         doubt = doubts.get((component, sig.name))
-        if doubt and level == "healthy":
+        if doubt and level == Verdict.HEALTHY:
             no_data.append(sig.name)
-            reasons.append({**reason, "level": "no data", "text": f"{sig.name}: partial data ({doubt})"})
+            reasons.append(replace(reason, level=NO_DATA, text=f"{sig.name}: partial data ({doubt})"))
             continue
         if doubt:
-            reason["text"] += f" (partial data: {doubt})"
+            reason = replace(reason, text=f"{reason.text} (partial data: {doubt})")
         reasons.append(reason)
-        if LEVEL_RANK[level] > LEVEL_RANK[worst_level]:
-            worst_level = level
+        worst_level = max(worst_level, level, key=lambda verdict: verdict.rank)
         if sig.kind == "work":
             has_work_evidence = True
 
@@ -164,26 +157,25 @@ def _judge_one(
         sent = values.get((cluster, node, "node", sig.name))
         resources[f"node_{sig.name}"] = sent if sent is None or sig.valid(sent) else None
 
-    if worst_level != "healthy":
+    if worst_level != Verdict.HEALTHY:
         verdict = worst_level
     elif up_invalid:
-        verdict = "unknown"  # whether the target is up at all is not known: its work cannot vouch for it
+        verdict = Verdict.UNKNOWN  # whether the target is up at all is not known: its work cannot vouch for it
     elif not has_any_series:
-        verdict = "unknown"
-        reasons.insert(0, _summary("no data", f"no series at all for {component} on this node"))
+        verdict = Verdict.UNKNOWN
+        reasons.insert(0, Reason.missing(None, f"no series at all for {component} on this node"))
     elif not has_work_evidence:
-        verdict = "unknown"
-        reasons.insert(0, _summary("no data", "no work signal had data besides up"))
+        verdict = Verdict.UNKNOWN
+        reasons.insert(0, Reason.missing(None, "no work signal had data besides up"))
     else:
-        verdict = "healthy"
-    reasons.sort(key=lambda r: -{"unhealthy": 3, "degraded": 2, "no data": 1}.get(r["level"], 0))
+        verdict = Verdict.HEALTHY
     return {
         "cluster": cluster,
         "node": node,
         "component": component,
         "scope": scope,
         "verdict": verdict,
-        "reasons": reasons,
+        "reasons": listing_order(reasons),
         "work": work,
         "resources": resources,
         "no_data": no_data,
@@ -191,13 +183,18 @@ def _judge_one(
 
 
 def explain(row: Mapping) -> str:
-    """One line saying why a verdict row got its verdict: the deciding reasons, or what was checked."""
-    if row["verdict"] == "healthy":
-        checked = [r for r in row["reasons"] if r["level"] == "healthy" and r["signal"] != "up"]
+    """One line saying why a verdict row got its verdict: the deciding reasons, or what was checked.
+
+    ``row`` is a verdict row of :func:`judge` or of the CLI's JSON: its reasons are read by key,
+    which a :class:`~dashboard.verdicts.Reason` and its JSON object both answer.
+    """
+    verdict = Verdict(row["verdict"])
+    if verdict == Verdict.HEALTHY:
+        checked = [r for r in row["reasons"] if r["level"] == Verdict.HEALTHY and r["signal"] != "up"]
         return f"{len(checked)} work signals within thresholds"
-    decisive = [r for r in row["reasons"] if r["level"] in (row["verdict"], "no data")]
-    if row["verdict"] != "unknown":
-        decisive = [r for r in decisive if r["level"] == row["verdict"]]
+    decisive = [r for r in row["reasons"] if r["level"] in (verdict, NO_DATA)]
+    if verdict != Verdict.UNKNOWN:
+        decisive = [r for r in decisive if r["level"] == verdict]
     return "; ".join(r["text"] for r in decisive[:3])
 
 
@@ -222,7 +219,7 @@ _SHOWN_OP = {">=": "≥", ">": ">", "<": "<", "<=": "≤"}
 _BELOW = {">=": "<", ">": "<="}
 
 
-def _assess(sig: Signal, value: float, window: str, *, beyond: bool = False) -> tuple[str, dict]:
+def _assess(sig: Signal, value: float, window: str, *, beyond: bool = False) -> tuple[Verdict, Reason]:
     """The level ``value`` reaches, and the reason: the value as people read it, with its window.
 
     A count of events (``sig.events``) is judged and shown in whole events: ``increase()``
@@ -230,19 +227,20 @@ def _assess(sig: Signal, value: float, window: str, *, beyond: bool = False) -> 
     so ``value`` (the top finite bound) is only a lower bound.
     """
     if sig.kind == "up":
-        level = UP_RULE.level(value)
-        text = "target up" if level == "healthy" else "target down (up = 0)"
-        return level, {
-            "signal": sig.name, "level": level, "value": value, "threshold": UP_RULE.healthy_at,
-            "op": "<", "unit": sig.unit, "source": UP_RULE.source, "text": text,
-        }
+        level = Verdict(UP_RULE.level(value))
+        text = "target up" if level == Verdict.HEALTHY else "target down (up = 0)"
+        return level, Reason(
+            signal=sig.name, level=level, value=value, text=text, threshold=UP_RULE.healthy_at, degraded_at=None,
+            unhealthy_at=None, op="<", unit=sig.unit, source=UP_RULE.source, window=None,
+            beyond_top_bucket=False,
+        )
     thresholds = sig.thresholds
     assert thresholds is not None, f"work signal {sig.name} needs thresholds"
     if sig.events:
         value = 0 if value <= 0 else max(1, math.floor(value))
-    level = thresholds.level(value)
-    threshold = thresholds.unhealthy if level == "unhealthy" else thresholds.degraded
-    comparison = _SHOWN_OP[thresholds.op if level != "healthy" else _BELOW[thresholds.op]]
+    level = Verdict(thresholds.level(value))
+    threshold = thresholds.unhealthy if level == Verdict.UNHEALTHY else thresholds.degraded
+    comparison = _SHOWN_OP[thresholds.op if level != Verdict.HEALTHY else _BELOW[thresholds.op]]
     limit = f"{comparison} {format_value(threshold, sig.unit)}"
     if sig.events:
         singular, plural = sig.events
@@ -255,40 +253,28 @@ def _assess(sig: Signal, value: float, window: str, *, beyond: bool = False) -> 
     elif beyond:
         text = (
             f"{sig.name} ≥ {format_value(value, sig.unit)} over {window} (beyond the histogram's top bucket)"
-            + (f", threshold {limit}" if level != "healthy" else f": cannot tell whether {limit}")
+            + (f", threshold {limit}" if level != Verdict.HEALTHY else f": cannot tell whether {limit}")
         )
     else:
         over = f" over {window}" if sig.windowed else ""
         text = f"{sig.name} = {format_value(value, sig.unit)}{over} {limit}"
-    reason = {
-        "signal": sig.name,
-        "level": level,
-        "value": value,
-        "threshold": threshold,
-        "degraded_at": thresholds.degraded,
-        "unhealthy_at": thresholds.unhealthy,
-        "op": thresholds.op,
-        "unit": sig.unit,
-        "source": thresholds.source,
-        "text": text,
-    }
-    if sig.windowed:
-        reason["window"] = window
-    if beyond:
-        reason["beyond_top_bucket"] = True
-    return level, reason
+    return level, Reason(
+        signal=sig.name, level=level, value=value, text=text, threshold=threshold,
+        degraded_at=thresholds.degraded, unhealthy_at=thresholds.unhealthy, op=thresholds.op, unit=sig.unit,
+        source=thresholds.source, window=window if sig.windowed else None, beyond_top_bucket=beyond,
+    )
 
 
-def _no_data_reason(sig: Signal, catalog: Catalog, component: str) -> dict:
+def _no_data_reason(sig: Signal, catalog: Catalog, component: str) -> Reason:
     why = (
         f"not collected by the {catalog.preset} preset"
         if sig.name in catalog.known_absent(component)
         else "no series"
     )
-    return {"signal": sig.name, "level": "no data", "value": None, "text": f"{sig.name}: no data ({why})"}
+    return Reason.missing(sig.name, f"{sig.name}: no data ({why})")
 
 
-def _invalid_reason(sig: Signal, sent: float) -> dict:
+def _invalid_reason(sig: Signal, sent: float) -> Reason:
     """A value outside the signal's domain: no data, and the reason says what the source sent."""
     if math.isnan(sent):
         shown = "NaN"
@@ -297,14 +283,7 @@ def _invalid_reason(sig: Signal, sent: float) -> dict:
     else:
         allowed = {"bool": "not 0 or 1", "ratio": "outside [0, 1]", "non-negative": "below 0"}[sig.domain]
         shown = f"{sent:g}, {allowed}"
-    return {
-        "signal": sig.name, "level": "no data", "value": None,
-        "text": f"{sig.name}: source sent an invalid value ({shown}), counted as no data",
-    }
-
-
-def _summary(level: str, text: str) -> dict:
-    return {"signal": None, "level": level, "value": None, "text": text}
+    return Reason.missing(sig.name, f"{sig.name}: source sent an invalid value ({shown}), counted as no data")
 
 
 def format_value(value: float | None, unit: str) -> str:

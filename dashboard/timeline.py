@@ -23,8 +23,8 @@ import pandas as pd
 
 from dashboard.catalog import Catalog, Signal, beyond_top_bucket
 from dashboard.durations import format_duration, parse_duration
-from dashboard.health import LEVEL_RANK, SEVERITY
 from dashboard.sources.base import Observations
+from dashboard.verdicts import RANKS, Verdict
 
 MAX_POINTS = 11_000
 """Prometheus refuses a range query of more than 11,000 points per series."""
@@ -34,7 +34,8 @@ INCIDENT_COLUMNS = [
     "cluster", "node", "component", "start", "end", "duration_s", "verdict", "signal", "peak", "ongoing",
 ]
 SERIES_COLUMNS = ["time", "cluster", "component", "signal", "value"]
-_LEVELS = {rank: level for level, rank in LEVEL_RANK.items()}
+_BY_RANK = np.array(tuple(Verdict), dtype=object)  # Verdict iterates in rank order
+_HEALTHY, _DEGRADED, _UNHEALTHY = Verdict.HEALTHY.rank, Verdict.DEGRADED.rank, Verdict.UNHEALTHY.rank
 
 
 class RangeSource(Protocol):
@@ -175,7 +176,7 @@ def _judge_rows(rows: pd.DataFrame, measured: pd.DataFrame, signals: list[Signal
     has_any = np.zeros(count, dtype=bool)
     up_invalid = np.zeros(count, dtype=bool)
     evidence = np.zeros(count, dtype=bool)
-    worst = np.zeros(count, dtype=np.int8)
+    worst = np.full(count, _HEALTHY, dtype=np.int8)  # the worst level rank so far
     decided = np.full(count, None, dtype=object)
     decided_value = np.full(count, np.nan)
     missing = np.full(count, None, dtype=object)  # the first work or up signal without usable data
@@ -192,7 +193,7 @@ def _judge_rows(rows: pd.DataFrame, measured: pd.DataFrame, signals: list[Signal
         level, shown = _levels(sig, np.where(valid, sent, 0.0))
         beyond = ~np.isnan(column(beyond_top_bucket(sig.name), "present"))
         lower_bound = beyond | ((sig.component, sig.name) in doubts)
-        counted = valid & ~(lower_bound & (level == 0))
+        counted = valid & ~(lower_bound & (level == _HEALTHY))
         worse = counted & (level > worst)
         decided[worse] = sig.name
         decided_value[worse] = shown[worse]
@@ -203,11 +204,12 @@ def _judge_rows(rows: pd.DataFrame, measured: pd.DataFrame, signals: list[Signal
         missing[blame] = sig.name
         missing_value[blame] = np.where(present, sent, np.nan)[blame]
 
-    verdict = np.where(worst > 0, np.vectorize(_LEVELS.get, otypes=[object])(worst), "healthy").astype(object)
-    unknown = (worst == 0) & (up_invalid | ~has_any | ~evidence)
-    verdict[unknown] = "unknown"
-    signal = np.where(worst > 0, decided, None)
-    value = np.where(worst > 0, decided_value, np.nan)
+    verdict = _BY_RANK[worst]
+    breached = worst > _HEALTHY
+    unknown = ~breached & (up_invalid | ~has_any | ~evidence)
+    verdict[unknown] = Verdict.UNKNOWN
+    signal = np.where(breached, decided, None)
+    value = np.where(breached, decided_value, np.nan)
     # up sent as garbage decides an unknown; otherwise the first signal with no usable data, if any
     # series at all was there (with none, nothing in particular is to blame).
     blamed = unknown & has_any
@@ -221,9 +223,10 @@ def _judge_rows(rows: pd.DataFrame, measured: pd.DataFrame, signals: list[Signal
 
 
 def _levels(sig: Signal, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The level rank (0 healthy, 1 degraded, 2 unhealthy) of each value, and the value as judged."""
+    """The level each value reaches (as a :attr:`Verdict.rank`: healthy, degraded or unhealthy),
+    and the value as judged."""
     if sig.kind == "up":
-        return np.where(values >= 1, 0, 2).astype(np.int8), values
+        return np.where(values >= 1, _HEALTHY, _UNHEALTHY).astype(np.int8), values
     thresholds = sig.thresholds
     assert thresholds is not None, f"work signal {sig.name} needs thresholds"
     if sig.events:  # as dashboard.health._assess: increase() extrapolates, 0.5 is at least one event
@@ -234,7 +237,9 @@ def _levels(sig: Signal, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return np.zeros(values.shape, dtype=bool)
         return values >= threshold if thresholds.op == ">=" else values > threshold
 
-    level = np.where(reaches(thresholds.unhealthy), 2, np.where(reaches(thresholds.degraded), 1, 0))
+    level = np.where(
+        reaches(thresholds.unhealthy), _UNHEALTHY, np.where(reaches(thresholds.degraded), _DEGRADED, _HEALTHY)
+    )
     return level.astype(np.int8), values
 
 
@@ -255,10 +260,10 @@ def incidents(timeline: pd.DataFrame, end: datetime) -> pd.DataFrame:
     frame = timeline.assign(
         key_node=timeline["node"].fillna(""),
         step=timeline["time"].map(position),
-        severity=timeline["verdict"].map(SEVERITY),
+        severity=timeline["verdict"].map(RANKS),
     ).sort_values(["cluster", "key_node", "component", "step"], kind="stable")
     keys = ["cluster", "key_node", "component"]
-    bad = frame[frame["verdict"] != "healthy"].copy()
+    bad = frame[frame["verdict"] != Verdict.HEALTHY].copy()
     if bad.empty:
         return pd.DataFrame(columns=INCIDENT_COLUMNS)
     same_key = (bad[keys] == bad[keys].shift()).all(axis=1)

@@ -20,7 +20,7 @@ from dashboard.timeline import incidents
 from dashboard.ui import data, navigation, panels, params, pickers
 from dashboard.ui.charts import signal_chart, verdict_heatmap
 from dashboard.ui.links import prometheus_graph_link
-from dashboard.ui.style import age, verdict_label
+from dashboard.ui.style import VERDICT_ORDER, age, verdict_label
 
 ALL_NODES = "All nodes"
 COMPONENTS = ("kubelet", "kube-proxy", "dns")
@@ -89,7 +89,7 @@ node = None if node == ALL_NODES else node
 shown = timeline if node is None else timeline[(timeline["node"] == node) | (timeline["scope"] == "cluster")]
 per_node = shown[shown["scope"] == "node"]
 counts = per_node[per_node["time"] == per_node["time"].max()]["verdict"].value_counts()
-for column, verdict in zip(st.columns(4), ("unhealthy", "unknown", "degraded", "healthy")):
+for column, verdict in zip(st.columns(4), VERDICT_ORDER):
     column.metric(verdict.capitalize(), int(counts.get(verdict, 0)), help=f"node components {verdict} at {end:%H:%M} UTC")
 
 st.subheader("Verdicts over time" + (f" on {node}" if node else ""))

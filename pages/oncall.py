@@ -28,6 +28,7 @@ from dashboard.ui.style import (
     verdict_cell_style,
     verdict_label,
 )
+from dashboard.verdicts import RANKS
 
 ALL_CLUSTERS = "All clusters"
 RECENT_DEPLOYS = timedelta(hours=6)
@@ -57,8 +58,7 @@ def _grid(per_node: pd.DataFrame) -> pd.DataFrame:
     """Node × component, each cell the verdict's icon and word, worst nodes first."""
     grid = per_node.pivot_table(index=["cluster", "node"], columns="component", values="verdict", aggfunc="first")
     grid = grid.reindex(columns=[c for c in COMPONENTS if c in grid.columns])
-    rank = {verdict: position for position, verdict in enumerate(VERDICT_ORDER)}
-    worst = grid.apply(lambda row: min(rank.get(v, len(rank)) for v in row if isinstance(v, str)), axis=1)
+    worst = grid.apply(lambda row: -max(RANKS[v] for v in row if isinstance(v, str)), axis=1)
     grid = grid.assign(_worst=worst).sort_values(["_worst", "cluster", "node"]).drop(columns="_worst")
     return grid.map(lambda v: verdict_label(v) if isinstance(v, str) else "—").reset_index()
 
@@ -92,13 +92,12 @@ def _since(cluster: str | None, at: datetime) -> dict[tuple[str, str, str], str]
 
 def _problems(per_node: pd.DataFrame, rollups: pd.DataFrame, since: dict[tuple[str, str, str], str]) -> None:
     """The worst problems first, each with since when, all its reasons and the node's resources."""
-    rank = {verdict: position for position, verdict in enumerate(VERDICT_ORDER)}
     rows = pd.concat([rollups, per_node])
     rows = rows[rows["verdict"] != "healthy"]
     if rows.empty:
         st.success("Every node component is doing its work.")
         return
-    rows = rows.assign(_rank=rows["verdict"].map(rank)).sort_values(["_rank", "cluster", "node"], na_position="first")
+    rows = rows.assign(_rank=-rows["verdict"].map(RANKS)).sort_values(["_rank", "cluster", "node"], na_position="first")
     for row in rows.to_dict(orient="records"):
         where = row["node"] or "all DNS servers"
         when = since.get((row["cluster"], row["node"] or "", row["component"]), "new in the last 5 min")

@@ -21,7 +21,7 @@ from dashboard.supply_chain import NoPolicyError, gate_policy
 from dashboard.ui import data, navigation, panels
 from dashboard.ui.impacts import impact_of
 from dashboard.ui.charts import signal_chart
-from dashboard.ui.style import escape_markdown, gate_label, impact_label
+from dashboard.ui.style import VERDICT_ORDER, escape_markdown, gate_label, impact_label
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "MINIMAL", "SEVERITY_UNSPECIFIED")
 
@@ -144,7 +144,7 @@ def _deployment_health(deployment: dict) -> None:
     if around is not None and around.error:
         panels.source_error(f"the health of {deployment['cluster']}", around.error)
     before, after = impact["before"], impact["after"]
-    for column, verdict in zip(st.columns(4), ("unhealthy", "unknown", "degraded", "healthy")):
+    for column, verdict in zip(st.columns(4), VERDICT_ORDER):
         column.metric(f"{verdict.capitalize()} after", after.get(verdict, 0),
                       delta=after.get(verdict, 0) - before.get(verdict, 0),
                       delta_color="normal" if verdict == "healthy" else "inverse",

@@ -15,16 +15,15 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.catalog import Signal
-from dashboard.health import SEVERITY, format_value
+from dashboard.health import format_value
 from dashboard.ui.style import VERDICT_COLOURS, VERDICT_ICONS
+from dashboard.verdicts import RANKS, Verdict
 
 MAX_HEATMAP_ROWS = 50
 OTHER_NODES = "other nodes"
-# Heatmap z per verdict, in severity order (healthy < degraded < unknown < unhealthy).
-_Z = {verdict: rank for verdict, rank in SEVERITY.items()}
-_COLOURSCALE = [
-    [position / (len(_Z) - 1), VERDICT_COLOURS[verdict]] for verdict, position in sorted(_Z.items(), key=lambda i: i[1])
-]
+# Heatmap z is the verdict's rank (healthy < degraded < unknown < unhealthy).
+_TOP_RANK = Verdict.UNHEALTHY.rank
+_COLOURSCALE = [[verdict.rank / _TOP_RANK, VERDICT_COLOURS[verdict]] for verdict in Verdict]
 
 
 def node_verdicts(timeline: pd.DataFrame) -> pd.DataFrame:
@@ -32,7 +31,7 @@ def node_verdicts(timeline: pd.DataFrame) -> pd.DataFrame:
     nodes = timeline[timeline["scope"] == "node"].copy()
     if nodes.empty:
         return pd.DataFrame(columns=["cluster", "node", "time", "rank", "verdict", "component"])
-    nodes["rank"] = nodes["verdict"].map(_Z)
+    nodes["rank"] = nodes["verdict"].map(RANKS)
     worst = nodes.sort_values("rank", ascending=False, kind="stable").drop_duplicates(["cluster", "node", "time"])
     return worst[["cluster", "node", "time", "rank", "verdict", "component"]]
 
@@ -69,7 +68,7 @@ def verdict_heatmap(timeline: pd.DataFrame, *, max_rows: int = MAX_HEATMAP_ROWS)
     figure.add_trace(go.Heatmap(
         z=z.to_numpy(dtype=float), x=times, y=list(z.index), text=text.fillna("no row").to_numpy(),
         hovertemplate="%{y}<br>%{x}<br>%{text}<extra></extra>", colorscale=_COLOURSCALE, zmin=0,
-        zmax=len(_Z) - 1, showscale=False, xgap=1, ygap=1,
+        zmax=_TOP_RANK, showscale=False, xgap=1, ygap=1,
     ))
     for verdict, colour in VERDICT_COLOURS.items():  # the legend: colour, icon and word together
         figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{VERDICT_ICONS[verdict]} {verdict}",

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 
-VERDICT_ORDER = ("unhealthy", "unknown", "degraded", "healthy")
+from dashboard.verdicts import Verdict
+
+VERDICT_ORDER = Verdict.worst_first()
 VERDICT_COLOURS = {"unhealthy": "#d62728", "unknown": "#7f7f7f", "degraded": "#ff9f1c", "healthy": "#2ca02c"}
 # Symbols every system font has (emoji fonts are not everywhere, a wall screen included).
 VERDICT_ICONS = {"unhealthy": "✖", "unknown": "?", "degraded": "▲", "healthy": "✔"}
