@@ -48,6 +48,7 @@ try:
     read = data.timeline(*key)
 except (SourceError, ValueError) as error:
     panels.source_error("Cluster health", str(error))
+    panels.source_status()
     st.stop()
 timeline: pd.DataFrame = read.value
 st.caption(f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC, one step every {age(step.total_seconds())} · "
@@ -55,6 +56,7 @@ st.caption(f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC, one step every
 if timeline.empty:
     st.warning("No node components in this range: nothing can be judged. Check the cluster and that the source "
                "scrapes kubelet, kube-proxy and DNS.")
+    panels.source_status()
     st.stop()
 
 
@@ -158,3 +160,5 @@ if series is not None:
                     promql = series_promql(catalog, sig, cluster=cluster, node=node)
                     st.link_button("Open in Prometheus", prometheus_graph_link(
                         settings.prometheus.graph_url, promql, range_seconds=time_range.span.total_seconds(), end=end))
+
+panels.source_status()

@@ -42,6 +42,7 @@ chain = chain_read.value
 if not resource:
     st.info("No release chosen: pick one on the Releases page.")
     st.page_link(navigation.page("releases"), label="Open Releases")
+    panels.source_status()
     st.stop()
 
 known_uris = set(chain.occurrences.all["resource_uri"].dropna())
@@ -189,3 +190,5 @@ with cluster_side:
             _deployment_health(deployment)
     if any(d["mapped_by"] == "unmapped" for d in record["deployments"]):
         st.caption("Unmapped deployments name no cluster Prometheus knows; map them under [clusters.aliases].")
+
+panels.source_status()

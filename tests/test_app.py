@@ -76,7 +76,7 @@ def every_text(app: AppTest) -> str:
 
 
 # Pages that show the source status panel (panels.source_status) in their sidebar.
-STATUS_PAGES = {"oncall.py", "releases.py"}
+STATUS_PAGES = {"oncall.py", "health.py", "releases.py", "release.py"}
 
 
 @pytest.mark.parametrize("page", ["oncall.py", "health.py", "releases.py", "release.py"])
