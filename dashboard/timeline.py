@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from dashboard.catalog import Catalog, Signal, beyond_top_bucket
+from dashboard.catalog import UP_RULE, Catalog, Signal, beyond_top_bucket
 from dashboard.durations import format_duration, parse_duration
 from dashboard.sources.base import Observations
 from dashboard.verdicts import RANKS, Verdict
@@ -139,21 +139,23 @@ def judge_range(observations: Observations, catalog: Catalog) -> pd.DataFrame:
 
 
 def _expected_rows(frame: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
-    """Which (time, cluster, node, component, scope) must have a verdict: the instant judge's rules."""
+    """Which (time, cluster, node, component, scope) must have a verdict: the instant judge's rules,
+    read from the catalog (``Catalog.expected_on``, ``Catalog.rolls_up``)."""
     keys = ["time", "cluster", "node"]
     per_node = frame[frame["scope"] == "node"]
     inventory = per_node["component"] == "inventory"
-    nodes = per_node.loc[
-        (inventory & (per_node["signal"] == "known_nodes")) | per_node["component"].isin(["kubelet", "kube-proxy"]), keys
-    ].drop_duplicates()
-    dns = per_node.loc[(inventory & (per_node["signal"] == "dns_hosts")) | (per_node["component"] == "dns"), keys]
-    dns = dns.drop_duplicates()
-    parts = [nodes.assign(component=c, scope="node") for c in ("kubelet", "kube-proxy") if c in catalog.components]
-    if "dns" in catalog.components:
-        parts.append(dns.assign(component="dns", scope="node"))
-        rollup = frame.loc[(frame["scope"] == "cluster") & (frame["component"] == "dns"), ["time", "cluster"]]
-        clusters = pd.concat([dns[["time", "cluster"]], rollup]).drop_duplicates()
-        parts.append(clusters.assign(node="", component="dns", scope="cluster"))
+    parts = []
+    for component, hosts in catalog.expected_on:
+        if component not in catalog.components:
+            continue
+        alike = [c for c, h in catalog.expected_on if h == hosts]  # components expected on the same nodes
+        pairs = per_node.loc[(inventory & (per_node["signal"] == hosts)) | per_node["component"].isin(alike), keys]
+        pairs = pairs.drop_duplicates()
+        parts.append(pairs.assign(component=component, scope="node"))
+        if catalog.rolls_up(component):
+            rolled = frame.loc[(frame["scope"] == "cluster") & (frame["component"] == component), ["time", "cluster"]]
+            clusters = pd.concat([pairs[["time", "cluster"]], rolled]).drop_duplicates()
+            parts.append(clusters.assign(node="", component=component, scope="cluster"))
     columns = [*keys, "component", "scope"]
     return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 
@@ -226,7 +228,7 @@ def _levels(sig: Signal, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The level each value reaches (as a :attr:`Verdict.rank`: healthy, degraded or unhealthy),
     and the value as judged."""
     if sig.kind == "up":
-        return np.where(values >= 1, _HEALTHY, _UNHEALTHY).astype(np.int8), values
+        return np.where(values >= UP_RULE.healthy_at, _HEALTHY, _UNHEALTHY).astype(np.int8), values
     thresholds = sig.thresholds
     assert thresholds is not None, f"work signal {sig.name} needs thresholds"
     if sig.events:  # as dashboard.health._assess: increase() extrapolates, 0.5 is at least one event

@@ -1,6 +1,7 @@
 """The verdict timeline on the embedded demo and against a fake misbehaving Prometheus: range/instant
 parity, incidents, the work-signal series, bad ranges, the 11,000-point split, and heavy queries."""
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -100,6 +101,24 @@ def test_demo_range_equals_the_instant_judge_at_every_step(demo, demo_timeline):
         expected = {(r["cluster"], r["node"], r["component"]): r["verdict"] for r in instant.to_dict("records")}
         step = demo_timeline[demo_timeline["time"] == pd.Timestamp(at)]
         assert {(r.cluster, r.node, r.component): r.verdict for r in step.itertuples()} == expected, at
+
+
+def test_where_components_are_expected_comes_from_the_catalog_for_range_and_instant_alike(demo):
+    """A catalog expecting DNS on every known node gives DNS a verdict on nodes without DNS pods
+    (unknown, no data), in the timeline exactly as in the instant judge."""
+    everywhere = replace(CATALOG, expected_on=tuple((c, "known_nodes") for c, _ in CATALOG.expected_on))
+    at = END - FIVE
+    instant = evaluate(demo, everywhere, at=at).verdicts
+    timeline = evaluate_range(demo, everywhere, start=at - FIVE, end=at, step=FIVE)
+    step = timeline[timeline["time"] == pd.Timestamp(at)]
+    assert {(r.cluster, r.node, r.component): r.verdict for r in step.itertuples()} == {
+        (r["cluster"], r["node"], r["component"]): r["verdict"] for r in instant.to_dict("records")
+    }
+    dns_nodes = set(step.loc[(step["component"] == "dns") & (step["scope"] == "node"), "node"])
+    kubelet_nodes = set(step.loc[step["component"] == "kubelet", "node"])
+    assert dns_nodes == kubelet_nodes
+    default = evaluate_range(demo, CATALOG, start=at - FIVE, end=at, step=FIVE)
+    assert set(default.loc[(default["component"] == "dns") & (default["scope"] == "node"), "node"]) < dns_nodes
 
 
 def test_non_healthy_rows_carry_the_deciding_signal_and_value(demo_timeline):
