@@ -19,6 +19,8 @@ from typing import Literal
 
 import numpy as np
 
+from dashboard.verdicts import Verdict
+
 COMPONENTS = ("kubelet", "kube-proxy", "dns")
 Component = Literal["kubelet", "kube-proxy", "dns"]
 SignalKind = Literal["up", "work", "resource"]
@@ -46,7 +48,7 @@ class Thresholds:
     source: str
     op: Literal[">=", ">"] = ">="
 
-    def level(self, value: float) -> str:
+    def level(self, value: float) -> Verdict:
         """The level a measured value reaches: ``healthy``, ``degraded`` or ``unhealthy``."""
 
         def reaches(threshold: float | None) -> bool:
@@ -55,10 +57,10 @@ class Thresholds:
             return value >= threshold if self.op == ">=" else value > threshold
 
         if reaches(self.unhealthy):
-            return "unhealthy"
+            return Verdict.UNHEALTHY
         if reaches(self.degraded):
-            return "degraded"
-        return "healthy"
+            return Verdict.DEGRADED
+        return Verdict.HEALTHY
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,9 @@ class UpRule:
     healthy_at: float
     source: str
 
-    def level(self, value: float) -> str:
+    def level(self, value: float) -> Verdict:
         """``healthy`` or ``unhealthy``."""
-        return "healthy" if value >= self.healthy_at else "unhealthy"
+        return Verdict.HEALTHY if value >= self.healthy_at else Verdict.UNHEALTHY
 
 
 UP_RULE = UpRule(healthy_at=1, source="a down target is unhealthy")

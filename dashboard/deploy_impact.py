@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from dashboard.catalog import Catalog
-from dashboard.impact import INCONCLUSIVE, ImpactRules, release_impact, worst_impact
+from dashboard.impact import COUNTED_VERDICTS, INCONCLUSIVE, ImpactRules, release_impact, worst_impact
 from dashboard.sources.base import HealthSource, SourceError
 from dashboard.timeline import SERIES_COLUMNS, TIMELINE_COLUMNS, evaluate_range, signal_series
 
@@ -101,7 +101,7 @@ def deployment_impact(
 
 def _inconclusive(rules: ImpactRules, why: str) -> dict:
     """An impact that could not be judged, in the shape of :func:`release_impact`'s."""
-    empty = {"healthy": 0, "degraded": 0, "unhealthy": 0, "unknown": 0}
+    empty = dict.fromkeys(COUNTED_VERDICTS, 0)
     return {
         "verdict": INCONCLUSIVE, "summary": f"Inconclusive: {why}.", "window_s": int(rules.window.total_seconds()),
         "before": dict(empty), "after": dict(empty), "components": {}, "transitions": [], "signals": [],

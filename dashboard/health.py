@@ -227,7 +227,7 @@ def _assess(sig: Signal, value: float, window: str, *, beyond: bool = False) -> 
     so ``value`` (the top finite bound) is only a lower bound.
     """
     if sig.kind == "up":
-        level = Verdict(UP_RULE.level(value))
+        level = UP_RULE.level(value)
         text = "target up" if level == Verdict.HEALTHY else "target down (up = 0)"
         return level, Reason(
             signal=sig.name, level=level, value=value, text=text, threshold=UP_RULE.healthy_at, degraded_at=None,
@@ -238,7 +238,7 @@ def _assess(sig: Signal, value: float, window: str, *, beyond: bool = False) -> 
     assert thresholds is not None, f"work signal {sig.name} needs thresholds"
     if sig.events:
         value = 0 if value <= 0 else max(1, math.floor(value))
-    level = Verdict(thresholds.level(value))
+    level = thresholds.level(value)
     threshold = thresholds.unhealthy if level == Verdict.UNHEALTHY else thresholds.degraded
     comparison = _SHOWN_OP[thresholds.op if level != Verdict.HEALTHY else _BELOW[thresholds.op]]
     limit = f"{comparison} {format_value(threshold, sig.unit)}"

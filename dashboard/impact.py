@@ -38,10 +38,12 @@ from scipy.stats import mannwhitneyu
 
 from dashboard.catalog import Catalog, Signal
 from dashboard.health import format_value
+from dashboard.verdicts import Verdict
 
 FAIL, MARGINAL, INCONCLUSIVE, PASS = "Fail", "Marginal", "Inconclusive", "Pass"
 IMPACT_RANK = {PASS: 0, INCONCLUSIVE: 1, MARGINAL: 2, FAIL: 3}
-COUNTED_VERDICTS = ("healthy", "degraded", "unhealthy", "unknown")
+# The JSON key order of the before/after counts (a contract), not the verdicts' rank order.
+COUNTED_VERDICTS = (Verdict.HEALTHY, Verdict.DEGRADED, Verdict.UNHEALTHY, Verdict.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def _transitions(before: pd.DataFrame, after: pd.DataFrame) -> list[dict]:
     joined = before[["node", "component", "verdict"]].merge(
         after[["node", "component", "verdict", "signal"]], on=["node", "component"], suffixes=("_from", "_to")
     )
-    left = joined[(joined["verdict_from"] == "healthy") & (joined["verdict_to"] != "healthy")]
+    left = joined[(joined["verdict_from"] == Verdict.HEALTHY) & (joined["verdict_to"] != Verdict.HEALTHY)]
     return [
         {"node": row.node, "component": row.component, "from": row.verdict_from, "to": row.verdict_to,
          "signal": row.signal if isinstance(row.signal, str) else None}
@@ -208,7 +210,7 @@ def _beyond_floor(sig: Signal, before: float, after: float, effect: float | None
     """Whether a significant rise is large enough to fail a release."""
     if sig.unit == "ratio":
         return after - before >= rules.error_ratio_points
-    past_degraded = sig.thresholds is not None and sig.thresholds.level(after) != "healthy"
+    past_degraded = sig.thresholds is not None and sig.thresholds.level(after) != Verdict.HEALTHY
     if sig.unit == "seconds":
         grew = effect is None or effect >= 1 + rules.latency_increase
         return grew and past_degraded
@@ -217,11 +219,11 @@ def _beyond_floor(sig: Signal, before: float, after: float, effect: float | None
 
 def _component_verdict(signals: list[dict], transitions: list[dict]) -> str:
     to = {t["to"] for t in transitions}
-    if "unhealthy" in to or any(s["verdict"] == FAIL for s in signals):
+    if Verdict.UNHEALTHY in to or any(s["verdict"] == FAIL for s in signals):
         return FAIL
-    if "degraded" in to or any(s["verdict"] == MARGINAL for s in signals):
+    if Verdict.DEGRADED in to or any(s["verdict"] == MARGINAL for s in signals):
         return MARGINAL
-    if "unknown" in to or not any(s["verdict"] == PASS for s in signals):
+    if Verdict.UNKNOWN in to or not any(s["verdict"] == PASS for s in signals):
         return INCONCLUSIVE
     return PASS
 
