@@ -61,7 +61,8 @@ Environment: PROMETHEUS_URL, PROMETHEUS_TOKEN, PROMETHEUS_USERNAME, PROMETHEUS_P
 PROMETHEUS_HEADERS (``Name=value,…``), PROMETHEUS_CA_BUNDLE, PROMETHEUS_INSECURE, PROMETHEUS_TIMEOUT,
 PROMETHEUS_EVALUATION_TIMEOUT, PROMETHEUS_MAX_BODY_BYTES, PROMETHEUS_MAX_SAMPLES, PROMETHEUS_UI_URL,
 DASHBOARD_CONFIG, DASHBOARD_CLUSTER, DASHBOARD_PRESET, DASHBOARD_WINDOW, GRAFEAS_URL, GRAFEAS_TOKEN,
-GRAFEAS_API, GRAFEAS_PROJECT, GRAFEAS_USER_PROJECT, GRAFEAS_CA_BUNDLE, GRAFEAS_TIMEOUT, GATE_POLICY;
+GRAFEAS_API, GRAFEAS_PROJECT, GRAFEAS_USER_PROJECT, GRAFEAS_CA_BUNDLE, GRAFEAS_TIMEOUT, GATE_POLICY,
+DASHBOARD_REFRESH_SECONDS (the app's refresh interval, default 60);
 the embedded demo's size: DEMO_NODES (nodes per cluster, default 12, 8 to 10,000), DEMO_DAYS (days of
 history, default 7, 1 to 365).
 """
@@ -174,6 +175,8 @@ class Settings:
     cluster_aliases: Mapping[str, str] = field(default_factory=dict)
     # The embedded demo's size (used when no Prometheus is configured).
     demo: DemoSettings = field(default_factory=DemoSettings)
+    # How often the app's live parts refresh; a read older than this is stale (DASHBOARD_REFRESH_SECONDS).
+    refresh_seconds: float = 60.0
 
     @property
     def uses_demo(self) -> bool:
@@ -406,6 +409,7 @@ def load_settings(
         policy_path=Path(policy) if policy else None,
         cluster_aliases=file_config["clusters"].get("aliases", {}),
         demo=demo_settings(env),
+        refresh_seconds=_env_number(env, "DASHBOARD_REFRESH_SECONDS") or 60.0,
     )
 
 

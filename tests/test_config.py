@@ -281,6 +281,15 @@ def test_a_bad_demo_size_is_a_configuration_error_naming_the_variable(env, varia
         load_settings({}, env=env, secrets_path=NO_SECRETS)
 
 
+def test_the_refresh_interval_comes_from_the_environment_and_is_checked():
+    assert load_settings({}, env={}, secrets_path=NO_SECRETS).refresh_seconds == 60.0
+    env = {"DASHBOARD_REFRESH_SECONDS": "15"}
+    assert load_settings({}, env=env, secrets_path=NO_SECRETS).refresh_seconds == 15.0
+    for bad in ("soon", "0", "-5", "inf", "nan"):
+        with pytest.raises(ConfigError, match=r"^DASHBOARD_REFRESH_SECONDS must be a"):
+            load_settings({}, env={"DASHBOARD_REFRESH_SECONDS": bad}, secrets_path=NO_SECRETS)
+
+
 def test_the_demo_source_and_its_cache_key_follow_the_size():
     from datetime import datetime, timezone
 

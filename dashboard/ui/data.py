@@ -8,7 +8,6 @@ whether it succeeded, for the source status panel (:func:`source_statuses`).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -56,11 +55,7 @@ def settings() -> Settings:
 
 def refresh_seconds() -> float:
     """How often live parts refresh (``DASHBOARD_REFRESH_SECONDS``, default 60); data older is stale."""
-    try:
-        value = float(os.environ.get("DASHBOARD_REFRESH_SECONDS", "60"))
-    except ValueError:
-        return 60.0
-    return value if value > 0 else 60.0
+    return settings().refresh_seconds
 
 
 @st.cache_resource
