@@ -14,6 +14,7 @@ and the effect-size floors, not p alone, decide a Fail.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -117,16 +118,22 @@ def impacts_by_release(
     now: datetime,
     rules: ImpactRules = ImpactRules(),
     source_error: str | None = None,
+    read: Callable[[str, datetime], Around] | None = None,
 ) -> dict[str, str | None]:
     """The worst impact over each release's deployments (None for a release never deployed).
 
     ``deployments`` are deploy markers (:func:`dashboard.deployments.deployments_between`: ``time,
-    cluster, resource_uri, address``), which also serve as each other's confounders.
+    cluster, resource_uri, address``), which also serve as each other's confounders. ``read`` reads
+    the cluster around one deploy (cluster, deploy time); by default :func:`read_around` on
+    ``source``, the app passes its cached read.
     """
     worst: dict[str, list[str]] = {}
     for row in deployments.itertuples(index=False):
         deployment = {"cluster": row.cluster, "deploy_time": row.time, "address": row.address}
+        around = None
+        if read is not None and source_error is None and row.cluster is not None and not pd.isna(row.time):
+            around = read(row.cluster, pd.Timestamp(row.time).to_pydatetime())
         impact = deployment_impact(source, catalog, deployment, now=now, rules=rules, other_deploys=deployments,
-                                   resource_uri=row.resource_uri, source_error=source_error)
+                                   resource_uri=row.resource_uri, source_error=source_error, around=around)
         worst.setdefault(row.resource_uri, []).append(impact["verdict"])
     return {uri: worst_impact(verdicts) for uri, verdicts in worst.items()}

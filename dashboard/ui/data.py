@@ -16,10 +16,10 @@ import streamlit as st
 
 from dashboard import inventory
 from dashboard.config import Settings, load_settings
-from dashboard.deploy_impact import deployment_impact, read_around
+from dashboard.deploy_impact import Around, impacts_by_release, read_around
 from dashboard.deployments import deployments_between
 from dashboard.health import Evaluation, evaluate
-from dashboard.impact import ImpactRules, worst_impact
+from dashboard.impact import ImpactRules
 from dashboard.provenance import release_table
 from dashboard.sources import demo_supply_chain_moment, health_source, source_identity
 from dashboard.sources.base import HealthSource, SourceError
@@ -189,7 +189,7 @@ class ReleaseImpacts:
 def release_impacts(health: str, chain_key: str, bucket_iso: str,
                     window_s: int = int(ImpactRules().window.total_seconds())) -> Read:
     """Every deployment of the supply chain read for ``bucket_iso`` judged as the ``releases``
-    command judges it (dashboard.deploy_impact.deployment_impact, worst per release), each read
+    command judges it (dashboard.deploy_impact.impacts_by_release), each read
     around a deploy taken from the cached :func:`around`, so a real source's fixed deploys are not
     re-read every minute."""
     current = settings()
@@ -206,16 +206,11 @@ def release_impacts(health: str, chain_key: str, bucket_iso: str,
                                   aliases=current.cluster_aliases, known_clusters=clusters)
     # As the command does: only the releases the table lists, which are also each other's confounders.
     markers = markers[markers["resource_uri"].isin(releases(chain_key, bucket_iso).value["resource_uri"])]
+
+    def cached_read(cluster: str, deploy_time: datetime) -> Around:
+        return around(health, cluster, deploy_time.isoformat(), window_s).value
+
     rules = ImpactRules(window=timedelta(seconds=window_s))
-    verdicts: dict[str, list[str]] = {}
-    for row in markers.itertuples(index=False):
-        deployment = {"cluster": row.cluster, "deploy_time": row.time, "address": row.address}
-        judged = {"now": now, "rules": rules, "other_deploys": markers, "resource_uri": row.resource_uri}
-        if error is None and row.cluster is not None and not pd.isna(row.time):
-            read = around(health, row.cluster, pd.Timestamp(row.time).isoformat(), window_s).value
-            impact = deployment_impact(None, current.catalog, deployment, around=read, **judged)
-        else:
-            impact = deployment_impact(None, current.catalog, deployment, source_error=error, **judged)
-        verdicts.setdefault(row.resource_uri, []).append(impact["verdict"])
-    worst = {uri: worst_impact(found) for uri, found in verdicts.items()}
+    worst = impacts_by_release(None, current.catalog, markers, now=now, rules=rules, source_error=error,
+                               read=cached_read)
     return Read(ReleaseImpacts(worst, markers, error), datetime.now(timezone.utc))
