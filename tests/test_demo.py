@@ -33,6 +33,7 @@ from dashboard.sources.demo import (
     quantile_profile,
     write_openmetrics,
 )
+from dashboard.timeline import range_window
 from harness.promserver import backfill
 
 END = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -240,6 +241,26 @@ def test_disabled_components_absent_signals_and_selectors_are_respected(demo: De
 def test_observations_are_deterministic() -> None:
     at = END - timedelta(hours=3, minutes=7, seconds=13)
     assert observe(DemoSource(demo_scenario(END)), at) == observe(DemoSource(demo_scenario(END)), at)
+
+
+def test_a_range_evaluated_at_once_reads_as_an_instant_evaluation_at_each_step() -> None:
+    # Steps across the start of the history and a down kubelet (staging node-06), off the sample
+    # grid: series come and go between steps, as do the rows of the signals' fallbacks.
+    scenario = demo_scenario(END, nodes=8, history=timedelta(hours=2))
+    source = DemoSource(scenario)
+    first = datetime.fromtimestamp(scenario.first_sample, timezone.utc)
+    windows = ((first - timedelta(minutes=10), first + timedelta(minutes=20)), (END - timedelta(minutes=40), END))
+    step = timedelta(seconds=150)
+    for start, end in windows:
+        frame = source.observe_range(CATALOG, start=start, end=end, step=step).frame
+        at = start
+        while at <= end:
+            rows = frame[frame["time"] == at]
+            single = DemoSource(scenario).observe(range_window(CATALOG, step), at=at).frame
+            labels = OBSERVATION_COLUMNS[:-1]
+            assert rows[labels].fillna("").values.tolist() == single[labels].fillna("").values.tolist(), at
+            assert rows["value"].tolist() == pytest.approx(single["value"].tolist(), rel=1e-12), at
+            at += step
 
 
 # --- Prometheus semantics -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,41 +32,43 @@ def histogram_quantile(q: float, bounds: Sequence[float], counts: Sequence[float
     the rank ``q * total`` falls (from 0 for the lowest bucket), and the highest finite bound when
     the rank falls in the +Inf bucket.
     """
-    if math.isnan(q):
-        return math.nan
-    if q < 0:
-        return -math.inf
-    if q > 1:
-        return math.inf
     merged: list[list[float]] = []
     for bound, count in sorted(zip(bounds, counts), key=lambda pair: pair[0]):
         if merged and merged[-1][0] == bound:
             merged[-1][1] += count
         else:
             merged.append([bound, count])
-    if not merged or not math.isinf(merged[-1][0]):
-        return math.nan
-    highest = -math.inf
-    for bucket in merged:
-        highest = max(highest, bucket[1])
-        bucket[1] = highest
-    if len(merged) < 2:
-        return math.nan
-    observations = merged[-1][1]
-    if observations == 0:
-        return math.nan
+    merged_bounds = np.array([bound for bound, _ in merged], dtype=float)
+    return float(_bucket_quantiles(q, merged_bounds, np.array([[count for _, count in merged]], dtype=float))[0])
+
+
+def _bucket_quantiles(q: float, bounds: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``bucketQuantile`` at several evaluations at once: ``bounds`` ascending and distinct, ``counts``
+    one row of cumulative counts per evaluation (evaluations x bounds); one quantile per evaluation."""
+    evaluations = counts.shape[0]
+    if math.isnan(q):
+        return np.full(evaluations, math.nan)
+    if q < 0:
+        return np.full(evaluations, -math.inf)
+    if q > 1:
+        return np.full(evaluations, math.inf)
+    if bounds.size < 2 or not math.isinf(bounds[-1]):
+        return np.full(evaluations, math.nan)
+    # Forced monotonic as max(highest, count) from -Inf: a NaN count never wins (nor does it in Python's max).
+    counts = np.fmax.accumulate(np.hstack([np.full((evaluations, 1), -math.inf), counts]), axis=1)[:, 1:]
+    observations = counts[:, -1]
     rank = q * observations
-    b = next((i for i in range(len(merged) - 1) if merged[i][1] >= rank), len(merged) - 1)
-    if b == len(merged) - 1:
-        return merged[-2][0]
-    if b == 0 and merged[0][0] <= 0:
-        return merged[0][0]
-    bucket_start, bucket_end, count = 0.0, merged[b][0], merged[b][1]
-    if b > 0:
-        bucket_start = merged[b - 1][0]
-        count -= merged[b - 1][1]
-        rank -= merged[b - 1][1]
-    return bucket_start + (bucket_end - bucket_start) * (rank / count)
+    reached = counts[:, :-1] >= rank[:, None]
+    b = np.where(reached.any(axis=1), reached.argmax(axis=1), bounds.size - 1)
+    rows = np.arange(evaluations)
+    below = b > 0
+    bucket_start = np.where(below, bounds[b - 1], 0.0)
+    count_below = np.where(below, counts[rows, b - 1], 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = bucket_start + (bounds[b] - bucket_start) * ((rank - count_below) / (counts[rows, b] - count_below))
+    value = np.where((b == 0) & (bounds[0] <= 0), bounds[0], value)
+    value = np.where(b == bounds.size - 1, bounds[-2], value)
+    return np.where(observations == 0, math.nan, value)
 
 
 _BODY_SHAPE = (1.0, 0.6, 0.25, 0.05)
@@ -121,38 +124,56 @@ def quantile_profile(
     return profile
 
 
-def _extrapolated_rate(
-    first: np.ndarray,
-    last: np.ndarray,
-    times_ms: np.ndarray,
-    range_start_ms: int,
-    range_end_ms: int,
-    *,
-    is_rate: bool,
-) -> np.ndarray:
-    """``rate()``/``increase()`` of counters sampled at ``times_ms`` (Prometheus 2.x extrapolatedRate).
+@dataclass(frozen=True)
+class _Extrapolation:
+    """Where the samples of a range sit, at several evaluations: all ``extrapolatedRate`` needs
+    besides the counters' values (seconds to the range's start, between first and last sample, and
+    over the whole range; the extrapolation threshold, half the average interval between samples,
+    and how far the end is extrapolated)."""
 
-    ``first``/``last`` are the values at the first and last sample; counters here never reset.
+    to_start: np.ndarray
+    sampled: np.ndarray
+    duration: np.ndarray
+    threshold: np.ndarray
+    half_interval: np.ndarray
+    end_part: np.ndarray
+
+    @staticmethod
+    def of(
+        first_ms: np.ndarray, last_ms: np.ndarray, samples: np.ndarray, range_start_ms: np.ndarray,
+        range_end_ms: np.ndarray,
+    ) -> _Extrapolation:
+        """Ranges ``[range_start_ms, range_end_ms]`` whose first and last of ``samples`` (at least two)
+        are at ``first_ms`` and ``last_ms``."""
+        to_end = (range_end_ms - last_ms) / 1000
+        sampled = (last_ms - first_ms) / 1000
+        average = sampled / (samples - 1)
+        threshold = average * 1.1
+        return _Extrapolation(
+            (first_ms - range_start_ms) / 1000,
+            sampled,
+            (range_end_ms - range_start_ms) / 1000,
+            threshold,
+            average / 2,
+            np.where(to_end < threshold, to_end, average / 2),
+        )
+
+
+def _extrapolated_rate(first: np.ndarray, last: np.ndarray, where: _Extrapolation, *, is_rate: bool) -> np.ndarray:
+    """``rate()``/``increase()`` of counters at several evaluations (Prometheus 2.x extrapolatedRate).
+
+    Evaluations run along the last axis: ``first``/``last`` are the counters' values at each
+    evaluation's first and last sample, placed in their ranges by ``where``; counters here never reset.
     """
     result = last - first
-    first_ms, last_ms = int(times_ms[0]), int(times_ms[-1])
-    to_start = (first_ms - range_start_ms) / 1000
-    to_end = (range_end_ms - last_ms) / 1000
-    sampled = (last_ms - first_ms) / 1000
-    average = sampled / (len(times_ms) - 1)
-    threshold = average * 1.1
-    end_part = to_end if to_end < threshold else average / 2
     # A counter is not extrapolated below zero: a nearer zero point replaces the range start.
     with np.errstate(divide="ignore", invalid="ignore"):
-        to_zero = np.where((result > 0) & (first >= 0), sampled * (first / result), math.inf)
-    if (to_zero >= to_start).all():
-        start_part: float | np.ndarray = to_start if to_start < threshold else average / 2
-    else:
-        start = np.minimum(to_start, to_zero)
-        start_part = np.where(start < threshold, start, average / 2)
-    result = result * ((sampled + start_part + end_part) / sampled)
+        to_zero = np.where((result > 0) & (first >= 0), where.sampled * (first / result), math.inf)
+    start = np.minimum(where.to_start, to_zero)
+    start_part = np.where(start < where.threshold, start, where.half_interval)
+    result = result * ((where.sampled + start_part + where.end_part) / where.sampled)
     if is_rate:
-        result = result / ((range_end_ms - range_start_ms) / 1000)
+        result = result / where.duration
     return result
 
 

@@ -8,6 +8,10 @@ port of ``bucketQuantile``. Ratios, quantiles, rates and increases therefore mat
 Prometheus to float rounding (counters that start from zero, as the count signals' do, are not
 extrapolated below it, as in Prometheus).
 
+A range is evaluated at all its steps at once: each target's series are computed at every step's
+first and last sample in one call, and the expressions combine (series x steps) arrays that also
+say at which steps each series exists, so a range costs about what one instant does.
+
 Prometheus 3 takes left-open ranges and lookbacks (one sample fewer on an aligned window):
 ratios and quantiles are unchanged, plain rates of the daily-varying counters move by under 0.1 %,
 and the edges of the history shift by a sample.
@@ -31,87 +35,153 @@ from dashboard.sources.demo.expressions import Expr, LabelReplace, Number, Selec
 from dashboard.sources.demo.fleet import _FleetModel
 from dashboard.sources.demo.promql import (
     LOOKBACK_SECONDS,
+    _bucket_quantiles,
+    _Extrapolation,
     _extrapolated_rate,
     _matches,
     _parse_matchers,
-    histogram_quantile,
 )
 from dashboard.sources.demo.scenario import Scenario, _utc_seconds
 from dashboard.sources.demo.series import _Clock, _Histograms, _Target, exposed_name, le_text
 from dashboard.timeline import range_steps, range_window
 
 
-class _Probe:
-    """Evaluates series of targets as PromQL would at one instant, with one range window."""
+@dataclass(frozen=True)
+class _Sampled:
+    """Where a family's samples fall in every step's window: the steps with enough of them (one in a
+    lookback, two in a range), and at those the first and last sample's time and, for a range, how
+    ``rate()`` extrapolates."""
 
-    def __init__(self, scenario: Scenario, at_ms: int, range_ms: int):
+    seen: np.ndarray  # (steps,)
+    at: np.ndarray | slice  # the steps seen (a slice when all are)
+    first_ms: np.ndarray
+    last_ms: np.ndarray
+    extrapolation: _Extrapolation | None
+
+    def spread(self, values: np.ndarray) -> np.ndarray:
+        """Values at the steps seen (on the last axis) at every step, 0 where not seen."""
+        if isinstance(self.at, slice):
+            return values
+        full = np.zeros((*values.shape[:-1], self.seen.size))
+        full[..., self.at] = values
+        return full
+
+
+class _Probe:
+    """Evaluates series of targets as PromQL would at every step at once, with one range window.
+
+    Values come as (series, steps) arrays with the steps at which a selector sees the series."""
+
+    def __init__(self, scenario: Scenario, at_ms: np.ndarray, range_ms: int):
         self.at_ms = at_ms
         self.range_ms = range_ms
         step_ms = scenario.step_seconds * 1000
         lookback_ms = int(LOOKBACK_SECONDS * 1000)
         first_ms, last_ms = scenario.first_sample * 1000, scenario.last_sample * 1000
-
-        def grid(lo_ms: int, hi_ms: int) -> np.ndarray:
-            lo, hi = max(lo_ms, first_ms), min(hi_ms, last_ms)
-            k_lo, k_hi = -((-lo) // step_ms), hi // step_ms
-            return np.arange(k_lo, k_hi + 1, dtype=np.int64) * step_ms
-
+        self._windows = {
+            "range": (np.maximum(at_ms - range_ms, first_ms), np.minimum(at_ms, last_ms)),
+            "lookback": (np.maximum(at_ms - lookback_ms, first_ms), np.minimum(at_ms, last_ms)),
+        }
+        lo = int(min(window[0].min() for window in self._windows.values()))
+        hi = int(self._windows["range"][1].max())
+        self._grid_ms = np.arange(-((-lo) // step_ms), hi // step_ms + 1, dtype=np.int64) * step_ms
+        self._grid = self._grid_ms / 1000
+        self._kept: dict[tuple[int, str], np.ndarray] = {}
+        self._sampled: dict[tuple[int, str], _Sampled] = {}
         self._clocks: dict[tuple[int, bytes], _Clock] = {}
-        self._values: dict[tuple[int, str, object], np.ndarray | None] = {}
-        self.range_grid = grid(at_ms - range_ms, at_ms)
-        self.lookback_grid = grid(at_ms - lookback_ms, at_ms)
+        self._values: dict[tuple[int, str, object], tuple[np.ndarray, np.ndarray] | None] = {}
 
-    def _times(self, target: _Target, family: str, grid_ms: np.ndarray) -> np.ndarray:
-        return target.sample_times(grid_ms / 1000, family=family)
+    def _samples(self, target: _Target, family: str, window: str) -> _Sampled:
+        """Where ``family``'s samples fall in every step's ``range`` or ``lookback`` window."""
+        key = (id(target), family)
+        if key not in self._kept:
+            times = target.sample_times(self._grid, family=family)
+            # All of the grid (the usual case) is shared, not copied per target and family.
+            self._kept[key] = self._grid_ms if times.size == self._grid.size else np.rint(times * 1000).astype(np.int64)
+        kept = self._kept[key]
+        found = (id(kept), window)  # every kept array stays in self._kept: its id is not reused
+        if found not in self._sampled:
+            lo, hi = self._windows[window]
+            start, stop = np.searchsorted(kept, lo, "left"), np.searchsorted(kept, hi, "right")
+            count = stop - start
+            seen = count >= (2 if window == "range" else 1)
+            at = slice(None) if seen.all() else np.flatnonzero(seen)
+            first_ms, last_ms = count[at], count[at]  # no sample at all: no step is seen
+            if kept.size:
+                first_ms, last_ms = kept[np.minimum(start, kept.size - 1)][at], kept[np.maximum(stop - 1, 0)][at]
+            extrapolation = None
+            if window == "range" and seen.any():
+                at_ms = self.at_ms[at]
+                extrapolation = _Extrapolation.of(first_ms, last_ms, count[at], at_ms - self.range_ms, at_ms)
+            self._sampled[found] = _Sampled(seen, at, first_ms, last_ms, extrapolation)
+        return self._sampled[found]
 
-    def _clock(self, target: _Target, times: np.ndarray) -> _Clock:
-        key = (id(target), times.tobytes())
+    def _clock(self, target: _Target, times_ms: np.ndarray) -> _Clock:
+        """The target's clock at these sample times (shared by its families sampled alike)."""
+        key = (id(target), times_ms.tobytes())
         if key not in self._clocks:
-            self._clocks[key] = target.clock(times)
+            self._clocks[key] = target.clock(times_ms / 1000)
         return self._clocks[key]
 
-    def latest(self, target: _Target, family: str) -> np.ndarray | None:
-        """Every series' latest value within the lookback, or None without a sample there."""
+    def latest(self, target: _Target, family: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """Every series' latest value within the lookback and the steps that have one (None at none)."""
         key = (id(target), family, "latest")
         if key not in self._values:
-            times = self._times(target, family, self.lookback_grid)
-            block = target.families[family]
-            self._values[key] = block.values(self._clock(target, times[-1:]))[:, 0] if times.size else None
+            sampled = self._samples(target, family, "lookback")
+            result = None
+            if sampled.seen.any():
+                values = target.families[family].values(self._clock(target, sampled.last_ms))
+                result = sampled.spread(values), sampled.seen
+            self._values[key] = result
         return self._values[key]
 
-    def increase(self, target: _Target, family: str, is_rate: bool) -> np.ndarray | None:
-        """Every series' (or, for histograms, every bucket's) rate or increase; None under two samples."""
+    def increase(self, target: _Target, family: str, is_rate: bool) -> tuple[np.ndarray, np.ndarray] | None:
+        """Every series' (or, for histograms, every bucket's) rate or increase and the steps with two samples."""
         key = (id(target), family, is_rate)
         if key not in self._values:
-            times = self._times(target, family, self.range_grid)
+            sampled = self._samples(target, family, "range")
             result = None
-            if times.size >= 2:
+            if sampled.extrapolation is not None:
                 block = target.families[family]
-                values = block.values(self._clock(target, times[[0, -1]]))
+                taken = sampled.first_ms.size
+                values = block.values(self._clock(target, np.concatenate([sampled.first_ms, sampled.last_ms])))
                 if isinstance(block, _Histograms):
                     values = values[0]
-                times_ms = np.rint(times * 1000).astype(np.int64)
-                result = _extrapolated_rate(
-                    values[..., 0], values[..., 1], times_ms, self.at_ms - self.range_ms, self.at_ms, is_rate=is_rate
+                rates = _extrapolated_rate(
+                    values[..., :taken], values[..., taken:], sampled.extrapolation, is_rate=is_rate
                 )
+                result = sampled.spread(rates).reshape(-1, sampled.seen.size), sampled.seen
             self._values[key] = result
         return self._values[key]
 
 
 @dataclass(frozen=True)
 class _Vector:
-    """An instant vector: each series' labels (without the metric name, which vector matching
-    ignores), value and, for a histogram's buckets, upper bound (NaN for other series)."""
+    """An instant vector at every step: each series' labels (without the metric name, which vector
+    matching ignores), values and the steps it exists at (series x steps), and, for a histogram's
+    buckets, upper bound (NaN for other series)."""
 
     keys: tuple[frozenset[tuple[str, str]], ...]
     values: np.ndarray
+    present: np.ndarray
     bounds: np.ndarray
 
     def take(self, positions: np.ndarray) -> _Vector:
-        return _Vector(tuple(self.keys[i] for i in positions), self.values[positions], self.bounds[positions])
+        keys = tuple(self.keys[i] for i in positions)
+        return _Vector(keys, self.values[positions], self.present[positions], self.bounds[positions])
 
 
-_NO_SERIES = _Vector((), np.empty(0), np.empty(0))
+def _no_series(steps: int) -> _Vector:
+    return _Vector((), np.empty((0, steps)), np.empty((0, steps), dtype=bool), np.empty(0))
+
+
+def _concat(vectors: list[_Vector]) -> _Vector:
+    return _Vector(
+        tuple(key for vector in vectors for key in vector.keys),
+        np.concatenate([vector.values for vector in vectors]),
+        np.concatenate([vector.present for vector in vectors]),
+        np.concatenate([vector.bounds for vector in vectors]),
+    )
 
 
 @dataclass(frozen=True)
@@ -155,156 +225,271 @@ _OPERATORS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 
 
 class _Evaluator:
-    """The catalog's templates on one probe: selectors, ``rate``/``increase``, ``or``, arithmetic."""
+    """The catalog's templates on one probe: selectors, ``rate``/``increase``, ``or``, arithmetic.
+
+    A scalar is an array of one value per step, a vector a :class:`_Vector`."""
 
     def __init__(self, probe: _Probe, layouts: dict[tuple[int, int], _Layout | None]):
         self.probe = probe
         self.layouts = layouts
+        self.steps = probe.at_ms.size
+        self._picked: dict[tuple[int, int], _Vector | None] = {}
 
     def vector(self, template: str, targets: list[_Target]) -> _Vector:
         result = self._evaluate(parse(template), targets)
-        if isinstance(result, float):
+        if not isinstance(result, _Vector):
             raise Unsupported(f"the demo cannot evaluate {template!r}: a scalar, not a vector")
         return result
 
-    def _evaluate(self, expr: Expr, targets: list[_Target]) -> _Vector | float:
+    def _evaluate(self, expr: Expr, targets: list[_Target]) -> _Vector | np.ndarray:
         if isinstance(expr, Number):
-            return expr.value
+            return np.full(self.steps, expr.value)
         if isinstance(expr, Time):
             return self.probe.at_ms / 1000
         if isinstance(expr, Select):
             return self._select(expr, targets)
         if isinstance(expr, LabelReplace):
             found = self._evaluate(expr.expr, targets)
-            if isinstance(found, float):
+            if not isinstance(found, _Vector):
                 raise Unsupported("the demo cannot evaluate label_replace over a scalar")
             keys = tuple(frozenset({**dict(key), expr.label: expr.value}.items()) for key in found.keys)
-            return _Vector(keys, found.values, found.bounds)
+            return _Vector(keys, found.values, found.present, found.bounds)
         left, right = self._evaluate(expr.left, targets), self._evaluate(expr.right, targets)
         if expr.op == "or":
             return _or(left, right)
         return _binary(expr.op, left, right)
 
     def _select(self, select: Select, targets: list[_Target]) -> _Vector:
-        found: list[_Vector] = []
-        for target in targets:
-            key = (id(target), id(select))  # parse() keeps every Select alive: its id is not reused
+        found = [picked for target in targets if (picked := self._pick(target, select)) is not None]
+        if len(found) < 2:
+            return found[0] if found else _no_series(self.steps)
+        return _concat(found)
+
+    def _pick(self, target: _Target, select: Select) -> _Vector | None:
+        """The target's series that ``select`` picks, None when it has none or the window no sample."""
+        key = (id(target), id(select))  # parse() keeps every Select alive: its id is not reused
+        if key not in self._picked:
             if key not in self.layouts:
                 self.layouts[key] = _layout(target, select)
-            layout = self.layouts[key]
-            if layout is None:
-                continue
-            if select.function is None:
-                values = self.probe.latest(target, layout.family)
-            else:
-                values = self.probe.increase(target, layout.family, is_rate=select.function == "rate")
-            if values is not None:
-                found.append(_Vector(layout.keys, values.ravel()[layout.mask], layout.bounds))
-        if len(found) < 2:
-            return found[0] if found else _NO_SERIES
-        return _Vector(
-            tuple(key for vector in found for key in vector.keys),
-            np.concatenate([vector.values for vector in found]),
-            np.concatenate([vector.bounds for vector in found]),
-        )
+            self._picked[key] = self._sample(target, select, self.layouts[key])
+        return self._picked[key]
+
+    def _sample(self, target: _Target, select: Select, layout: _Layout | None) -> _Vector | None:
+        if layout is None:
+            return None
+        if select.function is None:
+            sampled = self.probe.latest(target, layout.family)
+        else:
+            sampled = self.probe.increase(target, layout.family, is_rate=select.function == "rate")
+        if sampled is None:
+            return None
+        values, seen = sampled
+        chosen = values[layout.mask]
+        return _Vector(layout.keys, chosen, np.repeat(seen[None, :], len(chosen), axis=0), layout.bounds)
 
 
-def _or(left: _Vector | float, right: _Vector | float) -> _Vector:
-    """``left or right``: every series of ``left``, and those of ``right`` whose labels ``left`` lacks."""
-    if isinstance(left, float) or isinstance(right, float):
+def _or(left: _Vector | np.ndarray, right: _Vector | np.ndarray) -> _Vector:
+    """``left or right``: every series of ``left``, and those of ``right`` whose labels ``left`` lacks
+    at that step."""
+    if not isinstance(left, _Vector) or not isinstance(right, _Vector):
         raise Unsupported("the demo cannot evaluate 'or' with a scalar")
     if not right.keys:
         return left
     if not left.keys:
         return right
-    seen = set(left.keys)
-    extra = right.take(np.flatnonzero([key not in seen for key in right.keys]))
-    return _Vector(left.keys + extra.keys, np.concatenate([left.values, extra.values]),
-                   np.concatenate([left.bounds, extra.bounds]))
+    rows: dict[frozenset[tuple[str, str]], list[int]] = {}
+    for i, key in enumerate(left.keys):
+        rows.setdefault(key, []).append(i)
+    nowhere = np.zeros(left.present.shape[1], dtype=bool)
+    covered = np.array([left.present[rows[key]].any(axis=0) if key in rows else nowhere for key in right.keys])
+    extra = _Vector(right.keys, right.values, right.present & ~covered, right.bounds)
+    return _concat([left, extra])
 
 
-def _binary(op: str, left: _Vector | float, right: _Vector | float) -> _Vector | float:
+def _binary(op: str, left: _Vector | np.ndarray, right: _Vector | np.ndarray) -> _Vector | np.ndarray:
     """Arithmetic or ``> bool``: with a scalar on every series, else between series with equal labels."""
     apply = _OPERATORS[op]
-    if isinstance(left, float) and isinstance(right, float):
-        return float(apply(np.float64(left), np.float64(right)))
-    if isinstance(left, float):
-        return _Vector(right.keys, apply(np.float64(left), right.values), right.bounds)
-    if isinstance(right, float):
-        return _Vector(left.keys, apply(left.values, np.float64(right)), left.bounds)
-    if left.keys != right.keys:
-        position = {key: i for i, key in enumerate(right.keys)}
-        pairs = [(i, position[key]) for i, key in enumerate(left.keys) if key in position]
-        left = left.take(np.array([i for i, _ in pairs], dtype=int))
-        right = right.take(np.array([j for _, j in pairs], dtype=int))
-    return _Vector(left.keys, apply(left.values, right.values), left.bounds)
+    with np.errstate(divide="ignore", invalid="ignore"):  # values at steps without the series are unused
+        if not isinstance(left, _Vector) and not isinstance(right, _Vector):
+            return apply(left, right)
+        if not isinstance(left, _Vector):
+            return _Vector(right.keys, apply(left[None, :], right.values), right.present, right.bounds)
+        if not isinstance(right, _Vector):
+            return _Vector(left.keys, apply(left.values, right[None, :]), left.present, left.bounds)
+        positions: dict[frozenset[tuple[str, str]], list[int]] = {}
+        for j, key in enumerate(right.keys):
+            positions.setdefault(key, []).append(j)
+        pairs = [(i, j) for i, key in enumerate(left.keys) for j in positions.get(key, ())]
+        mine = np.array([i for i, _ in pairs], dtype=int)
+        theirs = np.array([j for _, j in pairs], dtype=int)
+        matched = left.take(mine)
+        return _Vector(
+            matched.keys,
+            apply(matched.values, right.values[theirs]),
+            matched.present & right.present[theirs],
+            matched.bounds,
+        )
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> float | None:
+_Positions = np.ndarray | slice
+
+
+def _groups(present: np.ndarray) -> Iterator[tuple[_Positions, _Positions]]:
+    """The steps at which the same series are present, as (those series, those steps), for every
+    such set that is not empty."""
+    if not present.size:
+        return
+    if present.all():
+        yield slice(None), slice(None)
+        return
+    patterns, inverse = np.unique(present.T, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    for k, pattern in enumerate(patterns):
+        if pattern.any():
+            yield np.flatnonzero(pattern), np.flatnonzero(inverse == k)
+
+
+def _by_step(vector: _Vector, rows: _Positions, steps: _Positions) -> np.ndarray:
+    """The values of those series at those steps, a row per step (so reductions go as on one vector)."""
+    return np.ascontiguousarray(vector.values[rows][:, steps].T)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A signal's value at every step, the steps that have one, and those whose quantile rank fell in
+    the +Inf bucket (then the value is the top finite bound)."""
+
+    values: np.ndarray
+    has: np.ndarray
+    beyond_top_bucket: np.ndarray
+
+    def or_else(self, other: _Answer) -> _Answer:
+        return _Answer(
+            np.where(self.has, self.values, other.values),
+            self.has | other.has,
+            np.where(self.has, self.beyond_top_bucket, other.beyond_top_bucket),
+        )
+
+
+def _plain(values: np.ndarray, has: np.ndarray) -> _Answer:
+    return _Answer(values, has, np.zeros(has.shape, dtype=bool))
+
+
+def _sum(vector: _Vector) -> tuple[np.ndarray, np.ndarray]:
+    """Per step, the sum of the series present (0 with none) and whether any is."""
+    steps = vector.present.shape[1]
+    total, has = np.zeros(steps), np.zeros(steps, dtype=bool)
+    for rows, at in _groups(vector.present):
+        total[at] = _by_step(vector, rows, at).sum(axis=1)
+        has[at] = True
+    return total, has
+
+
+def _ratio(numerator: _Vector, denominator: _Vector) -> _Answer:
     """``(sum(num) or sum(den) * 0) / sum(den) > -Inf``: 0/0 (nothing in the window) is no series."""
-    if denominator.size == 0:
-        return None
+    above, _ = _sum(numerator)
+    below, has = _sum(denominator)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = float(np.float64(numerator.sum()) / np.float64(denominator.sum()))
-    return None if math.isnan(ratio) else ratio
+        ratio = above / below
+    return _plain(ratio, has & ~np.isnan(ratio))
 
 
-class _Quantile(float):
-    """A quantile that knows whether its rank fell in the +Inf bucket (then it is the top finite bound)."""
-
-    beyond_top_bucket: bool = False
-
-
-def _quantile(buckets: _Vector, q: float) -> float | None:
+def _quantile(buckets: _Vector, q: float) -> _Answer:
     """``histogram_quantile(q, sum by (le) (…)) > -Inf``, and the catalog's marker: the top finite
     bucket (the largest finite cumulative rate) holds under ``q`` of all observations."""
-    if not buckets.keys:
-        return None
-    if np.isnan(buckets.bounds).any():
-        raise Unsupported("the demo cannot take a quantile of series that are not histogram buckets")
-    bounds, position = np.unique(buckets.bounds, return_inverse=True)
-    rates = np.bincount(position, weights=buckets.values, minlength=len(bounds)).tolist()
-    value = histogram_quantile(q, bounds.tolist(), rates)
-    if math.isnan(value):
-        return None
-    quantile = _Quantile(value)
-    finite = [rate for bound, rate in zip(bounds, rates) if not math.isinf(bound)]
-    total = sum(rate for bound, rate in zip(bounds, rates) if math.isinf(bound))
-    quantile.beyond_top_bucket = bool(finite) and max(finite) < q * total
-    return quantile
+    steps = buckets.present.shape[1]
+    answer = _Answer(np.zeros(steps), np.zeros(steps, dtype=bool), np.zeros(steps, dtype=bool))
+    for rows, at in _groups(buckets.present):
+        if np.isnan(buckets.bounds[rows]).any():
+            raise Unsupported("the demo cannot take a quantile of series that are not histogram buckets")
+        bounds, position = np.unique(buckets.bounds[rows], return_inverse=True)
+        chosen = buckets.values[rows][:, at]
+        rates = np.zeros((len(bounds), chosen.shape[1]))
+        np.add.at(rates, position, chosen)  # in series order, as np.bincount adds
+        rates = rates.T
+        values = _bucket_quantiles(q, bounds, rates)
+        finite = ~np.isinf(bounds)
+        total = rates[:, ~finite].sum(axis=1)
+        answer.values[at] = values
+        answer.has[at] = ~np.isnan(values)
+        answer.beyond_top_bucket[at] = finite.any() and rates[:, finite].max(axis=1) < q * total
+    return answer
 
 
-_AGGREGATIONS: dict[str, Callable[[np.ndarray], float]] = {"max": np.max, "min": np.min, "sum": np.sum}
+_AGGREGATIONS: dict[str, Callable[..., np.ndarray]] = {"max": np.max, "min": np.min, "sum": np.sum}
 
 
-def _aggregate(shape: str, values: np.ndarray) -> float | None:
+def _aggregate(shape: str, vector: _Vector) -> _Answer:
     if shape not in _AGGREGATIONS:
         raise Unsupported(f"the demo cannot aggregate by {shape!r}")
-    return float(_AGGREGATIONS[shape](values)) if values.size else None
+    steps = vector.present.shape[1]
+    values, has = np.zeros(steps), np.zeros(steps, dtype=bool)
+    for rows, at in _groups(vector.present):
+        values[at] = _AGGREGATIONS[shape](_by_step(vector, rows, at), axis=1)
+        has[at] = True
+    return _plain(values, has)
 
 
 def _answer(
     evaluator: _Evaluator, sig: Signal, targets: list[_Target], containers: list[_Target]
-) -> float | None:
-    """What the catalog's query of ``sig`` answers over these targets (one node's, or a cluster's):
-    its shape over its expressions, else its ``legacy`` fallback, else its ``container`` one."""
+) -> _Answer:
+    """What the catalog's query of ``sig`` answers over these targets (one node's, or a cluster's)
+    at every step: its shape over its expressions, else its ``legacy`` fallback, else its ``container`` one."""
     try:
         if sig.shape == "ratio":
             numerator, denominator = (evaluator.vector(expr, targets) for expr in sig.exprs)
-            value = _ratio(numerator.values, denominator.values)
+            value = _ratio(numerator, denominator)
         elif sig.shape == "quantile":
             value = _quantile(evaluator.vector(sig.exprs[0], targets), sig.quantile)
         else:
-            value = _aggregate(sig.shape, evaluator.vector(sig.exprs[0], targets).values)
+            value = _aggregate(sig.shape, evaluator.vector(sig.exprs[0], targets))
         for legacy in sig.legacy:
-            if value is None:
-                value = _aggregate("max", evaluator.vector(legacy, targets).values)
+            if not value.has.all():
+                value = value.or_else(_aggregate("max", evaluator.vector(legacy, targets)))
         for container in sig.container:
-            if value is None:
-                value = _aggregate(sig.shape, evaluator.vector(container, containers).values)
+            if not value.has.all():
+                value = value.or_else(_aggregate(sig.shape, evaluator.vector(container, containers)))
     except Unsupported as error:
         raise Unsupported(f"{sig.component}/{sig.name}: {error}") from error
     return value
+
+
+class _Rows:
+    """Observation rows at every step, collected slot by slot (a cluster, node, component, signal
+    and scope, in the order a single evaluation lists them) and read out step by step."""
+
+    def __init__(self, steps: int):
+        self.steps = steps
+        self.slots: list[tuple[str, str | None, str, str, str]] = []
+        self.values: list[np.ndarray] = []
+        self.has: list[np.ndarray] = []
+
+    def add(self, slot: tuple[str, str | None, str, str, str], values: np.ndarray, has: np.ndarray) -> None:
+        self.slots.append(slot)
+        self.values.append(values)
+        self.has.append(has)
+
+    def answer(self, cluster: str, node: str | None, component: str, signal: str, scope: str, answer: _Answer) -> None:
+        """The signal's row where it has a value, and the catalog's marker row beside a quantile
+        beyond its top bucket."""
+        self.add((cluster, node, component, signal, scope), answer.values, answer.has)
+        if answer.beyond_top_bucket.any():
+            self.add((cluster, node, component, beyond_top_bucket(signal), scope), np.ones(self.steps),
+                     answer.has & answer.beyond_top_bucket)
+
+    def frame(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """The observation frame, step after step, and each row's step."""
+        if not self.slots:
+            return observation_frame([]), np.empty(0, dtype=int)
+        has = np.array(self.has).T
+        step, slot = np.nonzero(has)
+        columns = list(zip(*self.slots))
+        frame = pd.DataFrame(
+            {name: np.array(column, dtype=object)[slot] for name, column in zip(OBSERVATION_COLUMNS, columns)},
+            columns=OBSERVATION_COLUMNS,
+        )
+        frame["value"] = np.array(self.values).T[has].astype(float)
+        return frame, step
 
 
 class DemoSource:
@@ -347,15 +532,22 @@ class DemoSource:
             return own, []
         return own, self._selected(cluster, catalog.selectors.for_container(component), node)
 
-    def observe(self, catalog: Catalog, *, at: datetime, cluster: str | None = None) -> Observations:
-        """The catalog's signals at ``at``, as its queries would read them from the written series."""
-        probe = _Probe(self.scenario, round(_utc_seconds(at) * 1000), round(parse_duration(catalog.window) * 1000))
-        evaluator = _Evaluator(probe, self._layouts)
-        rows: list[dict] = []
+    def _evaluator(self, catalog: Catalog, steps: list[datetime]) -> _Evaluator:
+        at_ms = np.array([round(_utc_seconds(at) * 1000) for at in steps], dtype=np.int64)
+        return _Evaluator(_Probe(self.scenario, at_ms, round(parse_duration(catalog.window) * 1000)), self._layouts)
+
+    def _evaluate(
+        self, catalog: Catalog, steps: list[datetime], cluster: str | None
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """The catalog's signals at every step, as its queries would read them from the written
+        series: the observation frame and each row's step."""
+        evaluator = self._evaluator(catalog, steps)
+        rows = _Rows(len(steps))
         for name in self._clusters(cluster):
             selected = {c: self._component(catalog, name, c) for c in (*COMPONENTS, "node")}
             inventory = self._selected(name, catalog.selectors.kube_state_metrics)
-            rows.extend(self._inventory(probe, catalog, name, inventory, {c: own for c, (own, _) in selected.items()}))
+            own_targets = {c: own for c, (own, _) in selected.items()}
+            self._inventory(evaluator.probe, rows, catalog, name, inventory, own_targets)
             by_node = {c: (_by_node(own), _by_node(cadvisor)) for c, (own, cadvisor) in selected.items()}
             for sig in catalog.signals:
                 if sig.name in catalog.known_absent(sig.component):
@@ -363,23 +555,26 @@ class DemoSource:
                 own, cadvisor = by_node[sig.component]
                 for node in {**own, **cadvisor}:
                     value = _answer(evaluator, sig, own.get(node, []), cadvisor.get(node, []))
-                    rows.extend(_rows(name, node, sig.component, sig.name, "node", value))
+                    rows.answer(name, node, sig.component, sig.name, "node", value)
                 if sig.rollup and (own or cadvisor):
                     value = _answer(evaluator, sig, *selected[sig.component])
-                    rows.extend(_rows(name, None, sig.component, sig.name, "cluster", value))
-        return Observations(observation_frame(rows), source=self.description)
+                    rows.answer(name, None, sig.component, sig.name, "cluster", value)
+        return rows.frame()
+
+    def observe(self, catalog: Catalog, *, at: datetime, cluster: str | None = None) -> Observations:
+        """The catalog's signals at ``at``, as its queries would read them from the written series."""
+        frame, _ = self._evaluate(catalog, [at], cluster)
+        return Observations(frame, source=self.description)
 
     def observe_range(
         self, catalog: Catalog, *, start: datetime, end: datetime, step: timedelta, cluster: str | None = None
     ) -> Observations:
         """The catalog's signals at every step, as ``query_range`` would read them: :meth:`observe`
-        at each step, with the rate window max(window, step) as the Prometheus source uses."""
-        range_catalog = range_window(catalog, step)
-        frames = [
-            self.observe(range_catalog, at=at, cluster=cluster).frame.assign(time=pd.Timestamp(at))
-            for at in range_steps(start, end, step)
-        ]
-        return Observations(_timed(frames), source=self.description)
+        at each step (all steps evaluated at once), with the rate window max(window, step) as the
+        Prometheus source uses."""
+        steps = range_steps(start, end, step)
+        frame, step_of_row = self._evaluate(range_window(catalog, step), steps, cluster)
+        return Observations(_timed(frame, steps, step_of_row), source=self.description)
 
     def observe_series(
         self, catalog: Catalog, *, start: datetime, end: datetime, step: timedelta,
@@ -388,50 +583,51 @@ class DemoSource:
         """Every work signal at every step over all of a cluster's series (or one node's), as the
         Prometheus source's per-cluster (or node-picked) queries read them."""
         range_catalog = range_window(catalog, step)
-        window_ms = round(parse_duration(range_catalog.window) * 1000)
         signals = [
             sig for sig in range_catalog.signals
             if sig.kind == "work" and sig.name not in catalog.known_absent(sig.component)
         ]
-        clusters = self._clusters(cluster)
-        chosen = {
-            (name, component): self._component(catalog, name, component, node)
-            for name in clusters for component in {sig.component for sig in signals}
-        }
-        frames = []
-        for at in range_steps(start, end, step):
-            evaluator = _Evaluator(_Probe(self.scenario, round(_utc_seconds(at) * 1000), window_ms), self._layouts)
-            rows = [
-                row
-                for name in clusters for sig in signals if any(chosen[(name, sig.component)])
-                for row in _rows(name, node, sig.component, sig.name, "cluster" if node is None else "node",
-                                 _answer(evaluator, sig, *chosen[(name, sig.component)]))
-            ]
-            frames.append(observation_frame(rows).assign(time=pd.Timestamp(at)))
-        return Observations(_timed(frames), source=self.description)
+        steps = range_steps(start, end, step)
+        evaluator = self._evaluator(range_catalog, steps)
+        rows = _Rows(len(steps))
+        for name in self._clusters(cluster):
+            for sig in signals:
+                chosen = self._component(catalog, name, sig.component, node)
+                if any(chosen):
+                    rows.answer(name, node, sig.component, sig.name, "cluster" if node is None else "node",
+                                _answer(evaluator, sig, *chosen))
+        frame, step_of_row = rows.frame()
+        return Observations(_timed(frame, steps, step_of_row), source=self.description)
 
     def _inventory(
         self,
         probe: _Probe,
+        rows: _Rows,
         catalog: Catalog,
         cluster: str,
         inventory: list[_Target],
         selected: Mapping[str, list[_Target]],
-    ) -> Iterator[dict]:
-        known = {labels["node"] for t in inventory for labels in _visible(probe, t, "kube_node_info")}
-        known |= {t.node for t in selected["kubelet"] if _visible(probe, t, "up")}
+    ) -> None:
+        known: dict[str, np.ndarray] = {}
+        hosts: dict[str, np.ndarray] = {}
+        for t in inventory:
+            for labels, seen in _visible(probe, t, "kube_node_info"):
+                known[labels["node"]] = known.get(labels["node"], False) | seen
+        for t in selected["kubelet"]:
+            for _, seen in _visible(probe, t, "up"):
+                known[t.node] = known.get(t.node, False) | seen
         dns_pods = re.compile(catalog.dns_pod_regex)
-        hosts = {
-            labels["node"]
-            for t in inventory
-            for labels in _visible(probe, t, "kube_pod_info")
-            if labels["namespace"] == catalog.dns_namespace and dns_pods.fullmatch(labels["pod"])
-        }
-        hosts |= {t.node for t in selected["dns"] if _visible(probe, t, "up")}
+        for t in inventory:
+            for labels, seen in _visible(probe, t, "kube_pod_info"):
+                if labels["namespace"] == catalog.dns_namespace and dns_pods.fullmatch(labels["pod"]):
+                    hosts[labels["node"]] = hosts.get(labels["node"], False) | seen
+        for t in selected["dns"]:
+            for _, seen in _visible(probe, t, "up"):
+                hosts[t.node] = hosts.get(t.node, False) | seen
         for signal, nodes in (("known_nodes", known), ("dns_hosts", hosts)):
             for node in self.scenario.node_names:
                 if node in nodes:
-                    yield _row(cluster, node, "inventory", signal, "node", 1.0)
+                    rows.add((cluster, node, "inventory", signal, "node"), np.ones(rows.steps), nodes[node])
 
 
 def _by_node(targets: list[_Target]) -> dict[str, list[_Target]]:
@@ -443,29 +639,15 @@ def _by_node(targets: list[_Target]) -> dict[str, list[_Target]]:
     return grouped
 
 
-def _visible(probe: _Probe, target: _Target, family: str) -> tuple[Mapping[str, str], ...]:
-    """The labels of ``family``'s series when the lookback sees them."""
-    if family not in target.families or probe.latest(target, family) is None:
-        return ()
-    return target.families[family].labels
-
-
-def _timed(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Per-step observation frames as one, ``time`` first (UTC)."""
-    frame = pd.concat(frames, ignore_index=True)
-    frame["time"] = pd.to_datetime(frame["time"], utc=True)
-    return frame[["time", *OBSERVATION_COLUMNS]]
-
-
-def _rows(cluster: str, node: str | None, component: str, signal: str, scope: str, value: float | None) -> list[dict]:
-    """The signal's row, if it has a value, and the catalog's marker row beside a quantile beyond its top bucket."""
-    if value is None:
+def _visible(probe: _Probe, target: _Target, family: str) -> list[tuple[Mapping[str, str], np.ndarray]]:
+    """The labels of ``family``'s series, each with the steps at which the lookback sees them."""
+    latest = probe.latest(target, family) if family in target.families else None
+    if latest is None:
         return []
-    found = [_row(cluster, node, component, signal, scope, float(value))]
-    if getattr(value, "beyond_top_bucket", False):
-        found.append(_row(cluster, node, component, beyond_top_bucket(signal), scope, 1.0))
-    return found
+    return [(labels, latest[1]) for labels in target.families[family].labels]
 
 
-def _row(cluster: str, node: str | None, component: str, signal: str, scope: str, value: float) -> dict:
-    return {"cluster": cluster, "node": node, "component": component, "signal": signal, "scope": scope, "value": value}
+def _timed(frame: pd.DataFrame, steps: list[datetime], step_of_row: np.ndarray) -> pd.DataFrame:
+    """The observation frame with each row's step time first (UTC)."""
+    frame.insert(0, "time", pd.to_datetime([pd.Timestamp(at) for at in steps], utc=True)[step_of_row])
+    return frame
