@@ -33,15 +33,17 @@ from dashboard.catalog import PRESETS, build_queries
 from dashboard.durations import parse_duration
 from dashboard.sources.demo import DemoSource, demo_scenario, write_openmetrics
 from dashboard.sources.prometheus import PrometheusSettings, PrometheusSource
+from dashboard.sources.base import SourceError
 from dashboard.timeline import evaluate_range, range_steps, range_window, split_steps
 from harness.promserver import start_prometheus
 
 CATALOG = PRESETS["kube-prometheus-stack"]
 
 
-def raw_range_seconds(url: str, start: datetime, end: datetime, step: timedelta) -> tuple[float, int]:
-    """Each range query sent alone with plain requests; returns summed seconds and response bytes."""
-    total, size = 0.0, 0
+def raw_range_seconds(url: str, start: datetime, end: datetime, step: timedelta) -> tuple[float, float, int]:
+    """Each range query sent alone with plain requests; returns summed and slowest seconds, and
+    response bytes."""
+    total, slowest, size = 0.0, 0.0, 0
     runs = split_steps(range_steps(start, end, step))
     with requests.Session() as session:
         for query in build_queries(range_window(CATALOG, step)):
@@ -51,10 +53,11 @@ def raw_range_seconds(url: str, start: datetime, end: datetime, step: timedelta)
                 started = time.perf_counter()
                 response = session.get(f"{url}/api/v1/query_range", params=params, timeout=300)
                 response.json()
-                total += time.perf_counter() - started
+                took = time.perf_counter() - started
+                total, slowest = total + took, max(slowest, took)
                 size += len(response.content)
                 response.raise_for_status()
-    return total, size
+    return total, slowest, size
 
 
 # Runs the CLI in a fresh interpreter and reports that interpreter's own peak RSS (RUSAGE_CHILDREN
@@ -99,6 +102,8 @@ def main() -> None:
     parser.add_argument("--scrape", type=int, default=300, help="scrape interval of the generated data, seconds")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--demo-nodes", type=int, default=12)
+    parser.add_argument("--query-timeout", default="2m",
+                        help="Prometheus' --query.timeout (default 2m, Prometheus' own default)")
     args = parser.parse_args()
 
     step = timedelta(seconds=parse_duration(args.step))
@@ -120,9 +125,13 @@ def main() -> None:
         write_seconds = time.perf_counter() - started
         size_mb = openmetrics.stat().st_size / 1e6
         started = time.perf_counter()
-        server = start_prometheus(openmetrics, workdir)
+        server = start_prometheus(openmetrics, workdir, extra_args=[f"--query.timeout={args.query_timeout}"])
         backfill_seconds = time.perf_counter() - started
         openmetrics.unlink()
+        print(f"scenario: {args.nodes} nodes, {args.range} + 10m scraped every {args.scrape} s; "
+              f"OpenMetrics {size_mb:.0f} MB written in {write_seconds:.1f} s")
+        print(f"backfill + Prometheus start: {backfill_seconds:.1f} s ({server.samples:,} samples); "
+              f"query timeout {args.query_timeout}", flush=True)
         try:
             settings = PrometheusSettings(url=server.url, timeout_seconds=300, evaluation_timeout_seconds=600)
             source = PrometheusSource(settings)
@@ -131,7 +140,7 @@ def main() -> None:
             )
             timeline = evaluate_range(source, CATALOG, start=start, end=end, step=step)  # warm-up
             queries = source.requests_sent
-            walls, sequential_walls, raws = [], [], []
+            walls, sequential_walls, raws, slowest = [], [], [], []
             for _ in range(args.repeat):
                 started = time.perf_counter()
                 evaluate_range(source, CATALOG, start=start, end=end, step=step)
@@ -139,25 +148,25 @@ def main() -> None:
                 started = time.perf_counter()
                 evaluate_range(sequential, CATALOG, start=start, end=end, step=step)
                 sequential_walls.append(time.perf_counter() - started)
-                raw, response_bytes = raw_range_seconds(server.url, start, end, step)
+                raw, slow, response_bytes = raw_range_seconds(server.url, start, end, step)
                 raws.append(raw)
+                slowest.append(slow)
             wall, raw, sequential_wall = (statistics.median(x) for x in (walls, raws, sequential_walls))
             steps = len(range_steps(start, end, step))
-            print(f"scenario: {args.nodes} nodes, {args.range} + 10m scraped every {args.scrape} s; "
-                  f"OpenMetrics {size_mb:.0f} MB written in {write_seconds:.1f} s")
-            print(f"backfill + Prometheus start: {backfill_seconds:.1f} s ({server.samples:,} samples)")
             print(f"timeline: {args.range} at {args.step} = {steps} steps; {len(timeline):,} verdict rows "
                   f"{timeline['verdict'].value_counts().to_dict()}")
             print(f"queries per timeline: {queries} on the wire "
                   f"(catalog: {len(build_queries(range_window(CATALOG, step)))} x {len(split_steps(range_steps(start, end, step)))} run)")
             print(f"summed raw query_range time, one by one (median of {args.repeat}): {raw:.2f} s; "
-                  f"responses {response_bytes / 1e6:.1f} MB")
+                  f"responses {response_bytes / 1e6:.1f} MB; slowest query {statistics.median(slowest):.2f} s")
             print(f"timeline wall time, queries one at a time (median of {args.repeat}): {sequential_wall:.2f} s"
                   f" = {sequential_wall / raw:.2f}x raw (target <= 1.3x)")
             print(f"timeline wall time, default {settings.parallel_queries} queries in flight: {wall:.2f} s"
                   f" = {wall / raw:.2f}x raw", flush=True)
             print(f"peak RSS of one CLI timeline: {cli_peak_rss_mib(server.url, start, end, args.step):.0f} MiB"
                   " (target <= 400 MB)", flush=True)
+        except SourceError as error:
+            sys.exit(f"the timeline could not be read: {error}")
         finally:
             server.stop()
     seconds, rows = demo_seconds(args.demo_nodes, step)
