@@ -16,19 +16,25 @@ PAGES = {
     "oncall.png": ("", '[data-testid="stMetric"]'),
     "health.png": ("health", '[data-testid="stPlotlyChart"]'),
     "releases.png": ("releases", '[data-testid="stDataFrame"]'),
-    "release.png": ("release?resource={denied}", '[data-testid="stDataFrame"]'),
+    "release.png": ("release?resource={release}", '[data-testid="stDataFrame"]'),
 }
 
 
-def a_denied_release() -> str:
-    """A demo release the gate denies: the Release page's most telling example."""
+def a_judged_release() -> str:
+    """The demo release deployed last whose after-window has ended: the Release page then shows the
+    cluster before and after it, with an impact verdict."""
+    from datetime import datetime, timedelta, timezone
+
     from dashboard.config import load_settings
-    from dashboard.provenance import release_table
-    from dashboard.supply_chain import gate_policy, read_supply_chain
+    from dashboard.deployments import deployments_between
+    from dashboard.impact import ImpactRules
+    from dashboard.supply_chain import read_supply_chain
 
     settings = load_settings({}, env={})
-    table = release_table(read_supply_chain(settings).occurrences, gate_policy(settings))
-    return quote(table.loc[~table["allowed"], "resource_uri"].iloc[0], safe="")
+    now = datetime.now(timezone.utc)
+    markers = deployments_between(read_supply_chain(settings).occurrences, now - timedelta(days=1),
+                                  now - ImpactRules().window - timedelta(minutes=5))
+    return quote(markers["resource_uri"].iloc[-1], safe="")
 
 
 def main() -> None:
@@ -36,9 +42,9 @@ def main() -> None:
     with running_app(env={"PROMETHEUS_URL": "", "GRAFEAS_URL": ""}) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 2400})
-        denied = a_denied_release()
+        release = a_judged_release()
         for filename, (path, ready) in PAGES.items():
-            page.goto(f"{url}/{path.format(denied=denied)}")
+            page.goto(f"{url}/{path.format(release=release)}")
             wait_for_script(page)
             page.locator(ready).first.wait_for()
             page.wait_for_timeout(1500)  # let the data grid finish painting
