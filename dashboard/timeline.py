@@ -116,8 +116,8 @@ def judge_range(observations: Observations, catalog: Catalog) -> pd.DataFrame:
 
     The Python loops run over the catalog's signals only; every step and node is a numpy row.
     """
-    frame = observations.frame.copy()
-    frame["node"] = frame["node"].where(frame["scope"] == "node", "").fillna("")
+    frame = observations.frame
+    frame = frame.assign(node=frame["node"].where(frame["scope"] == "node", "").fillna(""))
     expected = _expected_rows(frame, catalog)
     doubts = {(w.component, w.signal) for w in observations.warnings}
     parts = []
@@ -142,15 +142,18 @@ def _expected_rows(frame: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """Which (time, cluster, node, component, scope) must have a verdict: the instant judge's rules,
     read from the catalog (``Catalog.expected_on``, ``Catalog.rolls_up``)."""
     keys = ["time", "cluster", "node"]
-    per_node = frame[frame["scope"] == "node"]
-    inventory = per_node["component"] == "inventory"
+    per_node = frame["scope"] == "node"
+    inventory = per_node & (frame["component"] == "inventory")
     parts = []
+    hosting: dict[str, pd.DataFrame] = {}  # the (time, cluster, node) of each host list, found once
     for component, hosts in catalog.expected_on:
         if component not in catalog.components:
             continue
-        alike = [c for c, h in catalog.expected_on if h == hosts]  # components expected on the same nodes
-        pairs = per_node.loc[(inventory & (per_node["signal"] == hosts)) | per_node["component"].isin(alike), keys]
-        pairs = pairs.drop_duplicates()
+        if hosts not in hosting:
+            alike = [c for c, h in catalog.expected_on if h == hosts]  # components expected on the same nodes
+            chosen = (inventory & (frame["signal"] == hosts)) | (per_node & frame["component"].isin(alike))
+            hosting[hosts] = frame.loc[chosen, keys].drop_duplicates()
+        pairs = hosting[hosts]
         parts.append(pairs.assign(component=component, scope="node"))
         if catalog.rolls_up(component):
             rolled = frame.loc[(frame["scope"] == "cluster") & (frame["component"] == component), ["time", "cluster"]]

@@ -267,7 +267,7 @@ class PrometheusSource:
         until = time.monotonic() + self.settings.evaluation_timeout_seconds
         jobs = [(query, run) for query in queries for run in runs]
         with ThreadPoolExecutor(max_workers=self.settings.parallel_queries) as pool:
-            futures = [pool.submit(self._answer_range, query, run, step, until) for query, run in jobs]
+            futures = [pool.submit(self._range_rows, query, run, steps, step, catalog, until) for query, run in jobs]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = next((f for f in futures if f in done and f.exception() is not None), None)
             if failed is not None:
@@ -275,15 +275,28 @@ class PrometheusSource:
                     future.cancel()  # one failure decides the evaluation: send no more queries
                 raise failed.exception()
             answers = [future.result() for future in futures]
-        rejected = [query_warnings[0] for result, query_warnings in answers if query_warnings and not result]
+        rejected = [query_warnings[0] for _, answered, query_warnings in answers if query_warnings and not answered]
         if jobs and len(rejected) == len(jobs):
             raise SourceError(f"every range query was rejected; first: {rejected[0]}")
-        frames, warnings = [], []
-        for (query, _), (result, query_warnings) in zip(jobs, answers):
-            frames.append(_range_frame(query, result, catalog, steps, step))
-            warnings.extend(SourceWarning(query.component, query.signal, w) for w in query_warnings)
+        frames = [frame for frame, _, _ in answers]
+        warnings = [
+            SourceWarning(query.component, query.signal, w)
+            for (query, _), (_, _, query_warnings) in zip(jobs, answers) for w in query_warnings
+        ]
         frame = pd.concat(frames, ignore_index=True) if frames else _range_frame(None, [], catalog, steps, step)
         return Observations(frame, self.description, tuple(dict.fromkeys(warnings)))
+
+    def _range_rows(
+        self, query: Query, run: list[datetime], steps: list[datetime], step: timedelta, catalog: Catalog,
+        until: float,
+    ) -> tuple[pd.DataFrame, bool, list[str]]:
+        """One range query's rows, whether it answered any series, and its warnings.
+
+        The decoded answer becomes rows in the worker that read it, so that at most one decoded
+        answer per query in flight is alive, rather than every answer of the evaluation at once.
+        """
+        result, warnings = self._answer_range(query, run, step, until)
+        return _range_frame(query, result, catalog, steps, step), bool(result), warnings
 
     def _answer_range(
         self, query: Query, run: list[datetime], step: timedelta, until: float
