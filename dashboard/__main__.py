@@ -36,8 +36,8 @@ from dashboard.reports import (
     release_text,
     releases_csv,
     releases_text,
-    timeline_csv,
     timeline_records,
+    write_timeline_csv,
 )
 from dashboard.resources import ResourceError, checked_resource, not_found_message, similar_resources, uri_forms
 from dashboard.sources import health_source, supply_chain_source
@@ -254,7 +254,7 @@ def run_timeline(args: argparse.Namespace) -> int:
     elif args.format == "json":
         print(json.dumps({**header, "timeline": timeline_records(timeline)}, indent=2))
     else:
-        print(timeline_csv(timeline), end="")
+        write_timeline_csv(timeline, sys.stdout)
     return EXIT_OK
 
 

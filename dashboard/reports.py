@@ -8,7 +8,7 @@ Remote strings (label values, note names, check details) pass through
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TextIO
 
 import pandas as pd
 
@@ -18,6 +18,7 @@ from dashboard.redaction import printable
 
 LIST_SEPARATOR = "; "
 RFC3339_UTC = "%Y-%m-%dT%H:%M:%SZ"
+CSV_ROWS_AT_ONCE = 20_000
 
 
 def rfc3339(moment: Any) -> str:
@@ -107,9 +108,12 @@ def timeline_records(timeline: pd.DataFrame) -> list[dict]:
     return _records(timeline, TIMELINE_COLUMNS, times=("time",))
 
 
-def timeline_csv(timeline: pd.DataFrame) -> str:
-    """``time,cluster,node,component,verdict,signal,value``; the roll-up's node is empty."""
-    return _csv(timeline_records(timeline), TIMELINE_COLUMNS)
+def write_timeline_csv(timeline: pd.DataFrame, out: TextIO) -> None:
+    """``time,cluster,node,component,verdict,signal,value`` (the roll-up's node empty), written a
+    block of rows at a time, so that a day of 500 nodes never sits in memory as records and text at once."""
+    for first in range(0, max(len(timeline), 1), CSV_ROWS_AT_ONCE):
+        block = timeline.iloc[first:first + CSV_ROWS_AT_ONCE]
+        out.write(_csv(_records(block, TIMELINE_COLUMNS, times=("time",)), TIMELINE_COLUMNS, header=first == 0))
 
 
 def incidents_records(found: pd.DataFrame) -> list[dict]:
@@ -138,9 +142,10 @@ def _records(frame: pd.DataFrame, columns: tuple[str, ...], *, times: tuple[str,
     return records
 
 
-def _csv(records: list[dict], columns: tuple[str, ...]) -> str:
+def _csv(records: list[dict], columns: tuple[str, ...], *, header: bool = True) -> str:
     frame = pd.DataFrame(records, columns=list(columns), dtype=object)
-    return frame.map(lambda value: printable(value) if isinstance(value, str) else value).to_csv(index=False)
+    printed = frame.map(lambda value: printable(value) if isinstance(value, str) else value)
+    return printed.to_csv(index=False, header=header)
 
 
 def release_text(record: dict, gate_block: str) -> str:

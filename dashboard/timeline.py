@@ -46,7 +46,8 @@ class RangeSource(Protocol):
     def observe_range(
         self, catalog: Catalog, *, start: datetime, end: datetime, step: timedelta, cluster: str | None = None
     ) -> Observations:
-        """Every catalog signal at each step; the frame has the observation columns plus ``time``."""
+        """Every catalog signal at each step; the frame has the observation columns plus ``time``
+        (its label columns may be categorical, to keep a long range small)."""
 
     def observe_series(
         self, catalog: Catalog, *, start: datetime, end: datetime, step: timedelta,
@@ -111,22 +112,27 @@ def evaluate_range(
     return judge_range(observations, catalog)
 
 
+JUDGED_ROWS_AT_ONCE = 200_000
+"""Observation rows judged together: a long range is judged in blocks of whole steps, so that the
+judge's working copies stay small next to the observations themselves."""
+
+
 def judge_range(observations: Observations, catalog: Catalog) -> pd.DataFrame:
     """The instant judge's rules over a frame with a ``time`` column, vectorised over (time × node).
 
-    The Python loops run over the catalog's signals only; every step and node is a numpy row.
+    The Python loops run over the catalog's signals and over blocks of steps (each step is judged
+    on its own rows, so the blocks change nothing); every step and node is a numpy row.
     """
     frame = observations.frame
-    frame = frame.assign(node=frame["node"].where(frame["scope"] == "node", "").fillna(""))
-    expected = _expected_rows(frame, catalog)
     doubts = {(w.component, w.signal) for w in observations.warnings}
+    times = frame["time"].to_numpy(dtype="datetime64[ns]")  # not objects: one Timestamp a row is costly
+    steps = np.unique(times)
+    per_block = max(1, len(steps) * JUDGED_ROWS_AT_ONCE // max(len(frame), 1))
     parts = []
-    for (component, scope), rows in expected.groupby(["component", "scope"], sort=False):
-        signals = [
-            sig for sig in catalog.signals
-            if sig.component == component and (scope == "node" or sig.rollup)
-        ]
-        parts.append(_judge_rows(rows.reset_index(drop=True), frame[frame["component"] == component], signals, doubts))
+    for first in range(0, len(steps), per_block):
+        block = steps[first:first + per_block]
+        rows = frame if len(block) == len(steps) else frame[(times >= block[0]) & (times <= block[-1])]
+        parts.extend(_judge_block(rows, catalog, doubts))
     if not parts:
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
     timeline = pd.concat(parts, ignore_index=True)
@@ -136,6 +142,29 @@ def judge_range(observations: Observations, catalog: Catalog) -> pd.DataFrame:
     timeline["node"] = timeline["node"].astype(object).where(timeline["scope"] == "node", None)
     timeline["signal"] = timeline["signal"].astype(object).where(timeline["signal"].notna(), None)
     return timeline[TIMELINE_COLUMNS].reset_index(drop=True)
+
+
+def _judge_block(frame: pd.DataFrame, catalog: Catalog, doubts: set) -> list[pd.DataFrame]:
+    """The verdicts of the steps in ``frame``, one frame per (component, scope)."""
+    frame = _plain_labels(frame)
+    frame = frame.assign(node=frame["node"].where(frame["scope"] == "node", "").fillna(""))
+    parts = []
+    for (component, scope), rows in _expected_rows(frame, catalog).groupby(["component", "scope"], sort=False):
+        signals = [
+            sig for sig in catalog.signals
+            if sig.component == component and (scope == "node" or sig.rollup)
+        ]
+        parts.append(_judge_rows(rows.reset_index(drop=True), frame[frame["component"] == component], signals, doubts))
+    return parts
+
+
+def _plain_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its label columns as objects (a source may send them categorical), missing as None."""
+    labels = [column for column in ("cluster", "node", "component", "signal", "scope") if column in frame]
+    plain = frame.astype({column: object for column in labels})
+    for column in labels:
+        plain[column] = plain[column].where(plain[column].notna(), None)
+    return plain
 
 
 def _expected_rows(frame: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
@@ -323,7 +352,7 @@ def signal_series(
     """
     range_steps(start, end, step)
     observations = source.observe_series(catalog, start=start, end=end, step=step, cluster=cluster, node=node)
-    frame = observations.frame
+    frame = _plain_labels(observations.frame)
     work = {(sig.component, sig.name) for sig in catalog.signals if sig.kind == "work"}
     keep = [(c, s) in work for c, s in zip(frame["component"], frame["signal"])]
     frame = frame[keep] if len(frame) else frame

@@ -22,6 +22,7 @@ import json
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -278,25 +279,24 @@ class PrometheusSource:
         rejected = [query_warnings[0] for _, answered, query_warnings in answers if query_warnings and not answered]
         if jobs and len(rejected) == len(jobs):
             raise SourceError(f"every range query was rejected; first: {rejected[0]}")
-        frames = [frame for frame, _, _ in answers]
         warnings = [
             SourceWarning(query.component, query.signal, w)
             for (query, _), (_, _, query_warnings) in zip(jobs, answers) for w in query_warnings
         ]
-        frame = pd.concat(frames, ignore_index=True) if frames else _range_frame(None, [], catalog, steps, step)
+        frame = _range_frame([rows for rows, _, _ in answers], steps)
         return Observations(frame, self.description, tuple(dict.fromkeys(warnings)))
 
     def _range_rows(
         self, query: Query, run: list[datetime], steps: list[datetime], step: timedelta, catalog: Catalog,
         until: float,
-    ) -> tuple[pd.DataFrame, bool, list[str]]:
+    ) -> tuple[_RangeRows, bool, list[str]]:
         """One range query's rows, whether it answered any series, and its warnings.
 
         The decoded answer becomes rows in the worker that read it, so that at most one decoded
         answer per query in flight is alive, rather than every answer of the evaluation at once.
         """
         result, warnings = self._answer_range(query, run, step, until)
-        return _range_frame(query, result, catalog, steps, step), bool(result), warnings
+        return _range_rows(query, result, catalog, steps, step), bool(result), warnings
 
     def _answer_range(
         self, query: Query, run: list[datetime], step: timedelta, until: float
@@ -359,19 +359,26 @@ def _is_series(series: object) -> bool:
     return isinstance(values, list) and all(_is_sample({"metric": labels, "value": point}) for point in values)
 
 
-def _range_frame(
-    query: Query | None, result: list[dict], catalog: Catalog, steps: list[datetime], step: timedelta
-) -> pd.DataFrame:
-    """A range answer as observation rows with a ``time`` column, labels mapped as :func:`_rows` does.
+_LABEL_COLUMNS = OBSERVATION_COLUMNS[:-1]
 
-    Each point's time is snapped to its step (Prometheus answers ``start + k * step`` in float
-    seconds), so that rows of different queries share exact times.
-    """
+
+@dataclass(frozen=True)
+class _RangeRows:
+    """One range answer's rows before they are a frame: each series' labels as :func:`_rows` maps
+    them (in :data:`_LABEL_COLUMNS` order) and its number of points, and every point's step and value."""
+
+    labels: list[tuple[str | None, ...]]
+    counts: list[int]
+    step_index: np.ndarray
+    values: np.ndarray
+
+
+def _range_rows(query: Query, result: list[dict], catalog: Catalog, steps: list[datetime], step: timedelta) -> _RangeRows:
+    """A range answer's rows. Each point's time is snapped to its step (Prometheus answers
+    ``start + k * step`` in float seconds), so that rows of different queries share exact times."""
     origin, seconds = steps[0].timestamp(), step.total_seconds()
-    # Flat arrays, one frame at the end: a frame per series costs more than the query itself.
-    labels: dict[str, list] = {column: [] for column in ("cluster", "node", "component", "signal", "scope")}
-    at_parts, value_parts, counts = [], [], []
-    for series in result if query is not None else []:
+    labels, counts, at_parts, value_parts = [], [], [], []
+    for series in result:
         points = series.get("values") or []
         mapped = _rows(query, [{"metric": series["metric"], "value": points[0]}], catalog) if points else []
         if not mapped:
@@ -379,15 +386,30 @@ def _range_frame(
         at_parts.append(np.fromiter((point[0] for point in points), dtype=float, count=len(points)))
         value_parts.append(np.fromiter((float(point[1]) for point in points), dtype=float, count=len(points)))
         counts.append(len(points))
-        for column, found in labels.items():
-            found.append(mapped[0][column])
+        labels.append(tuple(mapped[0][column] for column in _LABEL_COLUMNS))
     at = np.concatenate(at_parts) if at_parts else np.empty(0)
-    index = np.clip(np.rint((at - origin) / seconds).astype(int), 0, len(steps) - 1)
-    frame = pd.DataFrame({"time": pd.DatetimeIndex(steps)[index]})
-    for column, found in labels.items():
-        frame[column] = pd.Series(np.repeat(np.array(found, dtype=object), counts), dtype=object)
-    frame["value"] = np.concatenate(value_parts) if value_parts else np.empty(0)
-    return frame[["time", *OBSERVATION_COLUMNS]]
+    step_index = np.clip(np.rint((at - origin) / seconds).astype(np.int64), 0, len(steps) - 1)
+    return _RangeRows(labels, counts, step_index, np.concatenate(value_parts) if value_parts else np.empty(0))
+
+
+def _range_frame(answers: list[_RangeRows], steps: list[datetime]) -> pd.DataFrame:
+    """Every answer's rows as one observation frame with a ``time`` column.
+
+    The label columns are categorical: a day of 500 nodes is millions of rows, and a label per row
+    as an object would cost five pointers a row (and a second copy while concatenating), where codes
+    cost a few bytes. The values repeat per series, so they are factorised per series, not per row.
+    """
+    counts = [count for answer in answers for count in answer.counts]
+    series_labels = [labels for answer in answers for labels in answer.labels]
+    step_index = np.concatenate([answer.step_index for answer in answers]) if answers else np.empty(0, dtype=np.int64)
+    frame = pd.DataFrame({"time": pd.DatetimeIndex(steps)[step_index]})
+    for position, column in enumerate(_LABEL_COLUMNS):
+        codes, categories = pd.factorize(
+            pd.Series([labels[position] for labels in series_labels], dtype=object), sort=True
+        )
+        frame[column] = pd.Categorical.from_codes(np.repeat(codes, counts), categories=categories)
+    frame["value"] = np.concatenate([answer.values for answer in answers]) if answers else np.empty(0)
+    return frame
 
 
 def _one_line(text: str) -> str:
