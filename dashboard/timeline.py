@@ -23,7 +23,7 @@ import pandas as pd
 
 from dashboard.catalog import UP_RULE, Catalog, Signal, beyond_top_bucket
 from dashboard.durations import format_duration, parse_duration
-from dashboard.sources.base import Observations
+from dashboard.sources.base import LABEL_COLUMNS, Observations
 from dashboard.verdicts import RANKS, Verdict
 
 MAX_POINTS = 11_000
@@ -160,7 +160,7 @@ def _judge_block(frame: pd.DataFrame, catalog: Catalog, doubts: set) -> list[pd.
 
 def _plain_labels(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its label columns as objects (a source may send them categorical), missing as None."""
-    labels = [column for column in ("cluster", "node", "component", "signal", "scope") if column in frame]
+    labels = [column for column in LABEL_COLUMNS if column in frame]
     plain = frame.astype({column: object for column in labels})
     for column in labels:
         plain[column] = plain[column].where(plain[column].notna(), None)

@@ -1,12 +1,14 @@
 """The text renderings shared by the CLI and the pages: remote strings shown, never obeyed."""
 
+import io
 from datetime import datetime, timezone
 
 import pandas as pd
 
 from dashboard.gate import Check, GateResult
 from dashboard.health import VERDICT_COLUMNS, Evaluation
-from dashboard.reports import evaluation_table, gate_text, releases_csv, rfc3339
+import dashboard.reports
+from dashboard.reports import evaluation_table, gate_text, releases_csv, rfc3339, write_timeline_csv
 
 HOSTILE = "node-1\x1b[2K\r ALL HEALTHY"
 
@@ -51,3 +53,29 @@ def test_releases_csv_writes_deployments_lists_and_times_as_text():
 def test_rfc3339_of_missing_and_zoned_times():
     assert rfc3339(None) == "" and rfc3339(pd.NaT) == ""
     assert rfc3339(pd.Timestamp("2026-12-02T11:00:00+01:00")) == "2026-12-02T10:00:00Z"
+
+
+def test_the_timeline_csv_written_in_blocks_is_the_csv_written_at_once(monkeypatch):
+    at = pd.Timestamp("2026-12-02T10:00:00Z")
+    timeline = pd.DataFrame({
+        "time": [at, at, at + pd.Timedelta(minutes=5)],
+        "cluster": ["prod", "prod", "prod"],
+        "node": [None, HOSTILE, "node-2"],
+        "component": ["dns", "kubelet", "kubelet"],
+        "scope": ["cluster", "node", "node"],
+        "verdict": ["healthy", "unhealthy", "unknown"],
+        "signal": [None, "runtime_error_ratio", None],
+        "value": [float("nan"), 0.12, float("nan")],
+    })
+    at_once = io.StringIO()
+    write_timeline_csv(timeline, at_once)
+    monkeypatch.setattr(dashboard.reports, "CSV_ROWS_AT_ONCE", 2)
+    in_blocks = io.StringIO()
+    write_timeline_csv(timeline, in_blocks)
+    assert in_blocks.getvalue() == at_once.getvalue()
+    assert at_once.getvalue().splitlines() == [
+        "time,cluster,node,component,verdict,signal,value",
+        "2026-12-02T10:00:00Z,prod,,dns,healthy,,",
+        "2026-12-02T10:00:00Z,prod,node-1\\x1b[2K\\r ALL HEALTHY,kubelet,unhealthy,runtime_error_ratio,0.12",
+        "2026-12-02T10:05:00Z,prod,node-2,kubelet,unknown,,",
+    ]

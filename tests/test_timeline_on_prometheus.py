@@ -17,7 +17,8 @@ from dashboard.catalog import PRESETS, build_queries
 from dashboard.health import evaluate
 from dashboard.sources.demo import DemoSource, Incident, demo_scenario, write_openmetrics
 from dashboard.sources.prometheus import PrometheusSettings, PrometheusSource
-from dashboard.timeline import evaluate_range, incidents, signal_series
+import dashboard.timeline
+from dashboard.timeline import evaluate_range, incidents, judge_range, signal_series
 
 CATALOG = PRESETS["kube-prometheus-stack"]
 END = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
@@ -120,6 +121,13 @@ def test_a_scraping_gap_is_unknown_never_healthy(timeline):
     assert kubelet.loc[pd.Timestamp(gap_end + timedelta(minutes=15)), "verdict"] == "healthy"
     proxy = _rows(timeline, cluster, node, "kube-proxy").set_index("time")  # still scraped: still judged
     assert proxy.loc[pd.Timestamp(gap_start + timedelta(minutes=15)), "verdict"] == "healthy"
+
+
+def test_judging_one_step_at_a_time_gives_the_same_timeline(prometheus, monkeypatch):
+    observations = _source(prometheus).observe_range(CATALOG, start=START, end=END, step=STEP)
+    whole = judge_range(observations, CATALOG)
+    monkeypatch.setattr(dashboard.timeline, "JUDGED_ROWS_AT_ONCE", 1)  # every block holds one step
+    pd.testing.assert_frame_equal(judge_range(observations, CATALOG), whole)
 
 
 @pytest.mark.parametrize(

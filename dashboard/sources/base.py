@@ -19,6 +19,8 @@ import pandas as pd
 from dashboard.catalog import Catalog
 
 OBSERVATION_COLUMNS = ["cluster", "node", "component", "signal", "scope", "value"]
+LABEL_COLUMNS = OBSERVATION_COLUMNS[:-1]
+"""The observation columns that name what was measured (all but ``value``)."""
 
 
 class SourceError(Exception):

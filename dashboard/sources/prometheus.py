@@ -37,7 +37,7 @@ from dashboard.catalog import (  # the builder, to ask for the work signals alon
 )
 from dashboard.config import PrometheusSettings
 from dashboard.redaction import redact, secret_forms
-from dashboard.sources.base import OBSERVATION_COLUMNS, Observations, SourceError, SourceWarning, observation_frame
+from dashboard.sources.base import LABEL_COLUMNS, Observations, SourceError, SourceWarning, observation_frame
 from dashboard.sources.deadline import DeadlineAdapter, deadline
 from dashboard.timeline import range_steps, range_window, split_steps
 
@@ -268,7 +268,7 @@ class PrometheusSource:
         until = time.monotonic() + self.settings.evaluation_timeout_seconds
         jobs = [(query, run) for query in queries for run in runs]
         with ThreadPoolExecutor(max_workers=self.settings.parallel_queries) as pool:
-            futures = [pool.submit(self._range_rows, query, run, steps, step, catalog, until) for query, run in jobs]
+            futures = [pool.submit(self._read_range, query, run, steps, step, catalog, until) for query, run in jobs]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = next((f for f in futures if f in done and f.exception() is not None), None)
             if failed is not None:
@@ -286,7 +286,7 @@ class PrometheusSource:
         frame = _range_frame([rows for rows, _, _ in answers], steps)
         return Observations(frame, self.description, tuple(dict.fromkeys(warnings)))
 
-    def _range_rows(
+    def _read_range(
         self, query: Query, run: list[datetime], steps: list[datetime], step: timedelta, catalog: Catalog,
         until: float,
     ) -> tuple[_RangeRows, bool, list[str]]:
@@ -359,13 +359,10 @@ def _is_series(series: object) -> bool:
     return isinstance(values, list) and all(_is_sample({"metric": labels, "value": point}) for point in values)
 
 
-_LABEL_COLUMNS = OBSERVATION_COLUMNS[:-1]
-
-
 @dataclass(frozen=True)
 class _RangeRows:
     """One range answer's rows before they are a frame: each series' labels as :func:`_rows` maps
-    them (in :data:`_LABEL_COLUMNS` order) and its number of points, and every point's step and value."""
+    them (in :data:`LABEL_COLUMNS` order) and its number of points, and every point's step and value."""
 
     labels: list[tuple[str | None, ...]]
     counts: list[int]
@@ -386,7 +383,7 @@ def _range_rows(query: Query, result: list[dict], catalog: Catalog, steps: list[
         at_parts.append(np.fromiter((point[0] for point in points), dtype=float, count=len(points)))
         value_parts.append(np.fromiter((float(point[1]) for point in points), dtype=float, count=len(points)))
         counts.append(len(points))
-        labels.append(tuple(mapped[0][column] for column in _LABEL_COLUMNS))
+        labels.append(tuple(mapped[0][column] for column in LABEL_COLUMNS))
     at = np.concatenate(at_parts) if at_parts else np.empty(0)
     step_index = np.clip(np.rint((at - origin) / seconds).astype(np.int64), 0, len(steps) - 1)
     return _RangeRows(labels, counts, step_index, np.concatenate(value_parts) if value_parts else np.empty(0))
@@ -403,7 +400,7 @@ def _range_frame(answers: list[_RangeRows], steps: list[datetime]) -> pd.DataFra
     series_labels = [labels for answer in answers for labels in answer.labels]
     step_index = np.concatenate([answer.step_index for answer in answers]) if answers else np.empty(0, dtype=np.int64)
     frame = pd.DataFrame({"time": pd.DatetimeIndex(steps)[step_index]})
-    for position, column in enumerate(_LABEL_COLUMNS):
+    for position, column in enumerate(LABEL_COLUMNS):
         codes, categories = pd.factorize(
             pd.Series([labels[position] for labels in series_labels], dtype=object), sort=True
         )
