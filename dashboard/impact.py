@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-from scipy.stats import mannwhitneyu
 
 from dashboard.catalog import Catalog, Signal
 from dashboard.health import format_value
@@ -184,6 +183,10 @@ def _signal_impact(
     if (before == before[0]).all() and (after == before[0]).all():
         p = 1.0  # identical constant windows: no rise at all (the test's variance would be zero)
     else:
+        # scipy.stats costs ~70 MiB and ~1 s to import: only the release commands and pages test
+        # windows, so the CLI's other commands do not pay for it.
+        from scipy.stats import mannwhitneyu
+
         p = float(mannwhitneyu(after, before, alternative="greater").pvalue)
     effect = median_after / median_before if median_before > 0 else (None if median_after > 0 else 1.0)
     change = median_after - median_before
