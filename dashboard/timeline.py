@@ -112,7 +112,7 @@ def evaluate_range(
     return judge_range(observations, catalog)
 
 
-JUDGED_ROWS_AT_ONCE = 200_000
+JUDGED_ROWS_AT_ONCE = 50_000
 """Observation rows judged together: a long range is judged in blocks of whole steps, so that the
 judge's working copies stay small next to the observations themselves."""
 
@@ -125,27 +125,23 @@ def judge_range(observations: Observations, catalog: Catalog) -> pd.DataFrame:
     """
     frame = observations.frame
     doubts = {(w.component, w.signal) for w in observations.warnings}
-    times = frame["time"].to_numpy(dtype="datetime64[ns]")  # not objects: one Timestamp a row is costly
-    steps = np.unique(times)
+    times = frame["time"].array  # compared as it is: no Timestamp per row, no converted copy
+    steps = pd.DatetimeIndex(times.unique()).sort_values()
     per_block = max(1, len(steps) * JUDGED_ROWS_AT_ONCE // max(len(frame), 1))
-    parts = []
+    blocks = []
     for first in range(0, len(steps), per_block):
         block = steps[first:first + per_block]
         rows = frame if len(block) == len(steps) else frame[(times >= block[0]) & (times <= block[-1])]
-        parts.extend(_judge_block(rows, catalog, doubts))
-    if not parts:
+        if (judged := _judge_block(rows, catalog, doubts)) is not None:
+            blocks.append(judged)
+    if not blocks:
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
-    timeline = pd.concat(parts, ignore_index=True)
-    timeline["cluster_first"] = timeline["scope"] == "node"
-    timeline = timeline.sort_values(["time", "cluster", "cluster_first", "node", "component"], kind="stable")
-    # object columns, as the instant judge's: the roll-up's node and a healthy row's signal are None
-    timeline["node"] = timeline["node"].astype(object).where(timeline["scope"] == "node", None)
-    timeline["signal"] = timeline["signal"].astype(object).where(timeline["signal"].notna(), None)
-    return timeline[TIMELINE_COLUMNS].reset_index(drop=True)
+    # Blocks are whole steps in time order, each sorted by time first: together they are sorted.
+    return pd.concat(blocks, ignore_index=True)
 
 
-def _judge_block(frame: pd.DataFrame, catalog: Catalog, doubts: set) -> list[pd.DataFrame]:
-    """The verdicts of the steps in ``frame``, one frame per (component, scope)."""
+def _judge_block(frame: pd.DataFrame, catalog: Catalog, doubts: set) -> pd.DataFrame | None:
+    """The verdicts of the steps in ``frame`` in timeline order (None when nothing is expected)."""
     frame = _plain_labels(frame)
     frame = frame.assign(node=frame["node"].where(frame["scope"] == "node", "").fillna(""))
     parts = []
@@ -155,7 +151,15 @@ def _judge_block(frame: pd.DataFrame, catalog: Catalog, doubts: set) -> list[pd.
             if sig.component == component and (scope == "node" or sig.rollup)
         ]
         parts.append(_judge_rows(rows.reset_index(drop=True), frame[frame["component"] == component], signals, doubts))
-    return parts
+    if not parts:
+        return None
+    timeline = pd.concat(parts, ignore_index=True)
+    timeline["cluster_first"] = timeline["scope"] == "node"
+    timeline = timeline.sort_values(["time", "cluster", "cluster_first", "node", "component"], kind="stable")
+    # object columns, as the instant judge's: the roll-up's node and a healthy row's signal are None
+    timeline["node"] = timeline["node"].astype(object).where(timeline["scope"] == "node", None)
+    timeline["signal"] = timeline["signal"].astype(object).where(timeline["signal"].notna(), None)
+    return timeline[TIMELINE_COLUMNS]
 
 
 def _plain_labels(frame: pd.DataFrame) -> pd.DataFrame:

@@ -385,7 +385,11 @@ def _range_rows(query: Query, result: list[dict], catalog: Catalog, steps: list[
         counts.append(len(points))
         labels.append(tuple(mapped[0][column] for column in LABEL_COLUMNS))
     at = np.concatenate(at_parts) if at_parts else np.empty(0)
-    step_index = np.clip(np.rint((at - origin) / seconds).astype(np.int64), 0, len(steps) - 1)
+    at -= origin
+    at /= seconds
+    np.rint(at, out=at)
+    np.clip(at, 0, len(steps) - 1, out=at)
+    step_index = at.astype(np.int32)
     return _RangeRows(labels, counts, step_index, np.concatenate(value_parts) if value_parts else np.empty(0))
 
 
@@ -398,15 +402,16 @@ def _range_frame(answers: list[_RangeRows], steps: list[datetime]) -> pd.DataFra
     """
     counts = [count for answer in answers for count in answer.counts]
     series_labels = [labels for answer in answers for labels in answer.labels]
-    step_index = np.concatenate([answer.step_index for answer in answers]) if answers else np.empty(0, dtype=np.int64)
-    frame = pd.DataFrame({"time": pd.DatetimeIndex(steps)[step_index]})
+    step_index = np.concatenate([answer.step_index for answer in answers]) if answers else np.empty(0, dtype=np.int32)
+    columns: dict[str, object] = {"time": pd.DatetimeIndex(steps)[step_index]}
+    del step_index
     for position, column in enumerate(LABEL_COLUMNS):
         codes, categories = pd.factorize(
             pd.Series([labels[position] for labels in series_labels], dtype=object), sort=True
         )
-        frame[column] = pd.Categorical.from_codes(np.repeat(codes, counts), categories=categories)
-    frame["value"] = np.concatenate([answer.values for answer in answers]) if answers else np.empty(0)
-    return frame
+        columns[column] = pd.Categorical.from_codes(np.repeat(codes.astype(np.int32), counts), categories=categories)
+    columns["value"] = np.concatenate([answer.values for answer in answers]) if answers else np.empty(0)
+    return pd.DataFrame(columns, copy=False)  # each column was built for this frame: no second copy
 
 
 def _one_line(text: str) -> str:
