@@ -16,8 +16,11 @@ from dashboard.sources.base import HealthSource
 def known_clusters(source: HealthSource, catalog: Catalog, *, at: datetime) -> list[str]:
     """The cluster label values of every node the source knows at ``at``, sorted.
 
-    Runs the inventory (known nodes, DNS hosts) and the node context queries only: with no
-    component enabled the catalog asks for nothing else.
+    Known as the judge knows nodes: from the two inventory queries (known nodes, DNS hosts) alone.
+    With no component enabled and the node context marked absent, the catalog asks for nothing
+    else, so the cost does not include a resource query per node.
     """
-    frame = source.observe(replace(catalog, components=()), at=at).frame
+    node_context = tuple(("node", sig.name) for sig in catalog.signals if sig.component == "node")
+    inventory_only = replace(catalog, components=(), absent_signals=(*catalog.absent_signals, *node_context))
+    frame = source.observe(inventory_only, at=at).frame
     return sorted({str(cluster) for cluster in frame["cluster"].dropna()})

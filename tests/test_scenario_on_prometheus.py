@@ -16,6 +16,7 @@ import requests
 
 from dashboard.catalog import PRESETS, build_queries
 from dashboard.health import evaluate
+from dashboard.inventory import known_clusters
 from dashboard.sources.demo import DemoSource, Incident, demo_scenario, write_openmetrics
 from dashboard.sources.prometheus import PrometheusSettings, PrometheusSource
 
@@ -90,6 +91,14 @@ def test_scenario_verdicts_now(real):
     errors = next(r for r in verdicts[("prod", "node-05", "kubelet")]["reasons"] if r["signal"] == "runtime_error_ratio")
     assert errors["value"] == pytest.approx(0.12) and errors["threshold"] == 0.05
     assert errors["text"] == "runtime_error_ratio = 12.00 % over 5m ≥ 5.00 %"
+
+
+def test_the_known_clusters_come_from_the_two_inventory_queries_on_both_sources(scenario, prometheus):
+    source = PrometheusSource(PrometheusSettings(url=prometheus.url, timeout_seconds=30))
+    assert known_clusters(source, CATALOG, at=NOW) == ["prod", "staging"]
+    assert source.requests_sent == 2
+    assert known_clusters(DemoSource(scenario), CATALOG, at=NOW) == ["prod", "staging"]
+    assert known_clusters(source, CATALOG, at=END - timedelta(days=30)) == []  # before the data
 
 
 def test_a_quantile_beyond_the_top_bucket_says_so_in_the_same_query(scenario, prometheus):
