@@ -104,19 +104,21 @@ if WITHIN.get(within):
     else:
         view = view[pd.to_datetime(view["build_time"], utc=True) >= since]
 
+# The verdicts and where the release went come right after what identifies it: on a narrow
+# screen those are what a release manager reads first, the details follow to the right.
 shown = pd.DataFrame({
     "service": view["service"],
     "digest": view["digest"].str.slice(0, 19),
+    "gate": [gate_label(allowed) for allowed in view["allowed"]],
+    "impact": [impact_label(impact) for impact in view["impact"]],
+    "deployed where and when": ["; ".join(where) for where in view["deployed"]],
     "revision": view["source_revision"].fillna("").astype(str).str.slice(0, 10),
     "built": pd.to_datetime(view["build_time"], utc=True),
     "critical": view["vulns_critical"], "high": view["vulns_high"],
     "medium": view["vulns_medium"], "low": view["vulns_low"], "fixable": view["vulns_fixable"],
     "attestations": [f"{p} of {r} present, {v} verified" for p, r, v in
                      zip(view["attestations_present"], view["attestations_required"], view["attestations_verified"])],
-    "gate": [gate_label(allowed) for allowed in view["allowed"]],
     "first failed check": [checks[0] if len(checks) else "" for checks in view["failed_checks"]],
-    "impact": [impact_label(impact) for impact in view["impact"]],
-    "deployed where and when": ["; ".join(where) for where in view["deployed"]],
     "running in": ["; ".join(where) for where in view["running_in"]],
     "last deployed": pd.to_datetime(view["last_deployed"], utc=True),
     "resource": view["resource_uri"],
