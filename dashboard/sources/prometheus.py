@@ -404,7 +404,6 @@ def _range_frame(answers: list[_RangeRows], steps: list[datetime]) -> pd.DataFra
     series_labels = [labels for answer in answers for labels in answer.labels]
     step_index = np.concatenate([answer.step_index for answer in answers]) if answers else np.empty(0, dtype=np.int32)
     columns: dict[str, object] = {"time": pd.DatetimeIndex(steps)[step_index]}
-    del step_index
     for position, column in enumerate(LABEL_COLUMNS):
         codes, categories = pd.factorize(
             pd.Series([labels[position] for labels in series_labels], dtype=object), sort=True
