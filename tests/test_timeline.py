@@ -87,6 +87,13 @@ def test_a_query_too_heavy_for_the_server_names_the_query(fake_prom, status, err
     assert "too heavy for the server" in message and "\n" not in message
 
 
+def test_every_range_query_rejected_is_a_clear_error(fake_prom):
+    fake_prom.set_mode("error", status=400, error_type="bad_data", error="parse error: unexpected character")
+    source = PrometheusSource(PrometheusSettings(url=fake_prom.url))
+    with pytest.raises(SourceError, match="every range query was rejected; first: .*HTTP 400: bad_data parse error"):
+        evaluate_range(source, CATALOG, start=END - timedelta(hours=1), end=END, step=FIVE)
+
+
 def test_a_step_longer_than_the_window_widens_it_to_see_every_sample():
     assert range_window(CATALOG, FIVE) is CATALOG
     assert range_window(CATALOG, timedelta(minutes=15)).window == "15m"

@@ -154,6 +154,22 @@ def test_the_demo_range_agrees_with_the_real_one_where_the_data_is_the_same(scen
     assert (merged["verdict_real"] == merged["verdict_demo"]).all()
 
 
+def test_a_rejected_range_query_is_no_data_for_its_signal_only(prometheus):
+    from dashboard.catalog import Selectors
+
+    broken = replace(CATALOG, selectors=replace(Selectors(), dns='job=~"("'))
+    observations = _source(prometheus).observe_range(broken, start=END - timedelta(hours=1), end=END, step=STEP)
+    assert {w.component for w in observations.warnings} == {"dns", "inventory"}
+    assert all("HTTP 400: bad_data" in w.message for w in observations.warnings)
+    assert "dns" not in set(observations.frame["component"])
+    assert {"kubelet", "kube-proxy"} <= set(observations.frame["component"])
+    last = judge_range(observations, broken).query("time == @END")
+    instant = evaluate(_source(prometheus), broken, at=END).verdicts
+    assert {(r.cluster, r.node, r.component): r.verdict for r in last.itertuples()} == {
+        (r.cluster, r.node, r.component): r.verdict for r in instant.itertuples()
+    }
+
+
 def test_the_query_count_depends_on_neither_steps_nor_nodes(prometheus):
     counts = {}
     for minutes in (1, 5):
