@@ -127,7 +127,7 @@ shown = pd.DataFrame({
 st.caption(f"{len(shown)} of {len(table)} releases")
 picked = st.dataframe(
     shown, hide_index=True, on_select="rerun", selection_mode="single-row", key="release_table",
-    height=min(38 + 35 * len(shown), 900),
+    height="content",  # the table is the page: every release shown, the page scrolls rather than the table
     column_config={
         "built": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm z"),
         "last deployed": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm z"),
