@@ -13,6 +13,9 @@ A module per idea; this one re-exports the public names:
 * ``series``: series as closed-form functions of time, per scrape target.
 * ``fleet``: the scenario's scrape targets, as the real exporters expose them (bucket layouts).
 * ``expressions``: the catalog's expression templates read as the PromQL they are.
+* ``groups``: targets of one layout, their series computed for all of them at once.
+* ``vectors``: instant vectors over many targets' series, and PromQL's operators on them.
+* ``answers``: a signal's shape (ratio, quantile, aggregation) over a vector, or per node at once.
 * ``source``: ``DemoSource``, what the catalog's PromQL answers on those series, every signal
   answered from its catalog definition (selectors, expressions, shape).
 * ``openmetrics``: ``write_openmetrics``, the same series as OpenMetrics text.

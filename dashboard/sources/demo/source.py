@@ -8,9 +8,11 @@ port of ``bucketQuantile``. Ratios, quantiles, rates and increases therefore mat
 Prometheus to float rounding (counters that start from zero, as the count signals' do, are not
 extrapolated below it, as in Prometheus).
 
-A range is evaluated at all its steps at once: each target's series are computed at every step's
-first and last sample in one call, and the expressions combine (series x steps) arrays that also
-say at which steps each series exists, so a range costs about what one instant does.
+A range is evaluated at all its steps at once, and over all targets at once: targets of one layout
+(:mod:`.groups`) have their series computed at every step's first and last sample in one call, the
+expressions combine (series x steps) arrays that also say at which steps each series exists
+(:mod:`.vectors`), and a cluster's nodes are answered together (:mod:`.answers`), so a range costs
+about what one instant does, and a large fleet about what numpy takes over its arrays.
 
 Prometheus 3 takes left-open ranges and lookbacks (one sample fewer on an aligned window):
 ratios and quantiles are unchanged, plain rates of the daily-varying counters move by under 0.1 %,
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,19 +33,27 @@ import pandas as pd
 from dashboard.catalog import COMPONENTS, Catalog, Signal, beyond_top_bucket
 from dashboard.durations import parse_duration
 from dashboard.sources.base import OBSERVATION_COLUMNS, Observations, observation_frame
+from dashboard.sources.demo.answers import (
+    Answer,
+    aggregate,
+    group_aggregate,
+    group_quantile,
+    group_ratio,
+    quantile,
+    ratio,
+)
 from dashboard.sources.demo.expressions import Expr, LabelReplace, Number, Select, Time, Unsupported, parse
 from dashboard.sources.demo.fleet import _FleetModel
-from dashboard.sources.demo.promql import (
-    LOOKBACK_SECONDS,
-    _bucket_quantiles,
-    _Extrapolation,
-    _extrapolated_rate,
-    _matches,
-    _parse_matchers,
-)
+from dashboard.sources.demo.groups import _Group, group_targets
+from dashboard.sources.demo.promql import LOOKBACK_SECONDS, _Extrapolation, _extrapolated_rate, _matches, _parse_matchers
 from dashboard.sources.demo.scenario import Scenario, _utc_seconds
-from dashboard.sources.demo.series import _Clock, _Histograms, _Target, exposed_name, le_text
+from dashboard.sources.demo.series import _Histograms, exposed_name, le_text
+from dashboard.sources.demo.vectors import Labels, Vector, binary, concat, in_target_order, label_replace, no_series, or_
 from dashboard.timeline import range_steps, range_window
+
+
+_CHUNK_VALUES = 1 << 22
+"""At most this many values of one group's family are computed at once (targets are taken in chunks)."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +77,15 @@ class _Sampled:
         return full
 
 
-class _Probe:
-    """Evaluates series of targets as PromQL would at every step at once, with one range window.
+def _chunks(group: _Group, values_per_target: int) -> list[slice]:
+    size = max(1, _CHUNK_VALUES // max(1, values_per_target))
+    return [slice(start, start + size) for start in range(0, len(group.targets), size)]
 
-    Values come as (series, steps) arrays with the steps at which a selector sees the series."""
+
+class _Probe:
+    """Evaluates the series of target groups as PromQL would at every step at once, with one range
+    window. Values come as (targets, series, steps) arrays with the steps at which a selector sees
+    the group's series (a group's targets are sampled alike)."""
 
     def __init__(self, scenario: Scenario, at_ms: np.ndarray, range_ms: int):
         self.at_ms = at_ms
@@ -88,15 +103,14 @@ class _Probe:
         self._grid = self._grid_ms / 1000
         self._kept: dict[tuple[int, str], np.ndarray] = {}
         self._sampled: dict[tuple[int, str], _Sampled] = {}
-        self._clocks: dict[tuple[int, bytes], _Clock] = {}
         self._values: dict[tuple[int, str, object], tuple[np.ndarray, np.ndarray] | None] = {}
 
-    def _samples(self, target: _Target, family: str, window: str) -> _Sampled:
+    def _samples(self, group: _Group, family: str, window: str) -> _Sampled:
         """Where ``family``'s samples fall in every step's ``range`` or ``lookback`` window."""
-        key = (id(target), family)
+        key = (id(group), family)
         if key not in self._kept:
-            times = target.sample_times(self._grid, family=family)
-            # All of the grid (the usual case) is shared, not copied per target and family.
+            times = group.sample_times(self._grid, family=family)
+            # All of the grid (the usual case) is shared, not copied per group and family.
             self._kept[key] = self._grid_ms if times.size == self._grid.size else np.rint(times * 1000).astype(np.int64)
         kept = self._kept[key]
         found = (id(kept), window)  # every kept array stays in self._kept: its id is not reused
@@ -116,132 +130,110 @@ class _Probe:
             self._sampled[found] = _Sampled(seen, at, first_ms, last_ms, extrapolation)
         return self._sampled[found]
 
-    def _clock(self, target: _Target, times_ms: np.ndarray) -> _Clock:
-        """The target's clock at these sample times (shared by its families sampled alike)."""
-        key = (id(target), times_ms.tobytes())
-        if key not in self._clocks:
-            self._clocks[key] = target.clock(times_ms / 1000)
-        return self._clocks[key]
-
-    def latest(self, target: _Target, family: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def latest(self, group: _Group, family: str) -> tuple[np.ndarray, np.ndarray] | None:
         """Every series' latest value within the lookback and the steps that have one (None at none)."""
-        key = (id(target), family, "latest")
+        key = (id(group), family, "latest")
         if key not in self._values:
-            sampled = self._samples(target, family, "lookback")
+            sampled = self._samples(group, family, "lookback")
             result = None
             if sampled.seen.any():
-                values = target.families[family].values(self._clock(target, sampled.last_ms))
-                result = sampled.spread(values), sampled.seen
+                clock = group.clock(sampled.last_ms / 1000)
+                series = len(group.families[family].labels)
+                values = np.empty((len(group.targets), series, sampled.seen.size))
+                for rows in _chunks(group, series * sampled.last_ms.size):
+                    values[rows] = sampled.spread(group.values(family, clock, rows))
+                result = values, sampled.seen
             self._values[key] = result
         return self._values[key]
 
-    def increase(self, target: _Target, family: str, is_rate: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    def increase(self, group: _Group, family: str, is_rate: bool) -> tuple[np.ndarray, np.ndarray] | None:
         """Every series' (or, for histograms, every bucket's) rate or increase and the steps with two samples."""
-        key = (id(target), family, is_rate)
+        key = (id(group), family, is_rate)
         if key not in self._values:
-            sampled = self._samples(target, family, "range")
+            sampled = self._samples(group, family, "range")
             result = None
             if sampled.extrapolation is not None:
-                block = target.families[family]
+                block = group.families[family]
                 taken = sampled.first_ms.size
-                values = block.values(self._clock(target, np.concatenate([sampled.first_ms, sampled.last_ms])))
-                if isinstance(block, _Histograms):
-                    values = values[0]
-                rates = _extrapolated_rate(
-                    values[..., :taken], values[..., taken:], sampled.extrapolation, is_rate=is_rate
-                )
-                result = sampled.spread(rates).reshape(-1, sampled.seen.size), sampled.seen
+                clock = group.clock(np.concatenate([sampled.first_ms, sampled.last_ms]) / 1000)
+                series = len(block.labels) * (len(block.bounds) if isinstance(block, _Histograms) else 1)
+                rates = np.empty((len(group.targets), series, sampled.seen.size))
+                for rows in _chunks(group, series * 2 * taken):
+                    values = group.values(family, clock, rows)
+                    found = _extrapolated_rate(
+                        values[..., :taken], values[..., taken:], sampled.extrapolation, is_rate=is_rate
+                    )
+                    rates[rows] = sampled.spread(found).reshape(found.shape[0], series, -1)
+                result = rates, sampled.seen
             self._values[key] = result
         return self._values[key]
-
-
-@dataclass(frozen=True)
-class _Vector:
-    """An instant vector at every step: each series' labels (without the metric name, which vector
-    matching ignores), values and the steps it exists at (series x steps), and, for a histogram's
-    buckets, upper bound (NaN for other series)."""
-
-    keys: tuple[frozenset[tuple[str, str]], ...]
-    values: np.ndarray
-    present: np.ndarray
-    bounds: np.ndarray
-
-    def take(self, positions: np.ndarray) -> _Vector:
-        keys = tuple(self.keys[i] for i in positions)
-        return _Vector(keys, self.values[positions], self.present[positions], self.bounds[positions])
-
-
-def _no_series(steps: int) -> _Vector:
-    return _Vector((), np.empty((0, steps)), np.empty((0, steps), dtype=bool), np.empty(0))
-
-
-def _concat(vectors: list[_Vector]) -> _Vector:
-    return _Vector(
-        tuple(key for vector in vectors for key in vector.keys),
-        np.concatenate([vector.values for vector in vectors]),
-        np.concatenate([vector.present for vector in vectors]),
-        np.concatenate([vector.bounds for vector in vectors]),
-    )
 
 
 @dataclass(frozen=True)
 class _Layout:
-    """Which of a target's series a selector picks (static: labels never change over time)."""
+    """Which of a group's series a selector picks (static: labels never change over time): a mask over
+    the family's series (for histograms: series x buckets, flattened), per target when a matcher
+    reads a target label that differs between the group's targets; every series' own label set id
+    and bound; and whether those own labels restate a target label."""
 
     family: str
-    mask: np.ndarray  # over the family's series (for histograms: series x buckets, flattened)
-    keys: tuple[frozenset[tuple[str, str]], ...]
+    mask: np.ndarray
+    own: np.ndarray
     bounds: np.ndarray
+    whole: bool
 
 
-def _layout(target: _Target, select: Select) -> _Layout | None:
-    """The target's series named ``select.name`` (as the writer exposes them) that its matchers pick."""
-    family = next((f for f, block in target.families.items() if exposed_name(f, block) == select.name), None)
+def _layout(group: _Group, select: Select, labels: Labels) -> _Layout | None:
+    """The group's series named ``select.name`` (as the writer exposes them) that its matchers pick."""
+    family = next((f for f, block in group.families.items() if exposed_name(f, block) == select.name), None)
     if family is None:
         return None
-    block = target.families[family]
+    block = group.families[family]
     if isinstance(block, _Histograms):
         if select.function is None:
             raise Unsupported(f"the demo cannot evaluate an instant selector over {select.name}")
-        series = [({**target.labels, **labels, "le": le_text(b)}, b) for labels in block.labels for b in block.bounds]
+        series = [({**own, "le": le_text(b)}, b) for own in block.labels for b in block.bounds]
     else:
-        series = [({**target.labels, **labels}, math.nan) for labels in block.labels]
-    mask = np.array([_matches(labels, select.matchers) for labels, _ in series], dtype=bool)
+        series = [(own, math.nan) for own in block.labels]
+    per_target = bool({name for name, _, _ in select.matchers} & group.varying)
+    picked_by = group.targets if per_target else group.targets[:1]
+    mask = np.array(
+        [[_matches({**target.labels, **own}, select.matchers) for own, _ in series] for target in picked_by], dtype=bool
+    ).reshape(len(picked_by), len(series))
+    if not per_target:
+        mask = mask[0]
     if not mask.any():
         return None
-    chosen = [(labels, bound) for (labels, bound), keep in zip(series, mask) if keep]
+    target_names = {name for target in group.targets for name in target.labels}
     return _Layout(
-        family, mask, tuple(frozenset(labels.items()) for labels, _ in chosen), np.array([b for _, b in chosen])
+        family,
+        mask,
+        np.array([labels.intern(frozenset(own.items())) for own, _ in series], dtype=np.int64),
+        np.array([bound for _, bound in series]),
+        any(target_names & own.keys() for own, _ in series),
     )
 
 
-_OPERATORS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "+": np.add,
-    "-": np.subtract,
-    "*": np.multiply,
-    "/": np.divide,
-    "> bool": lambda left, right: np.greater(left, right).astype(float),
-}
-
-
 class _Evaluator:
-    """The catalog's templates on one probe: selectors, ``rate``/``increase``, ``or``, arithmetic.
+    """The catalog's templates on one probe: selectors, ``rate``/``increase``, ``or``, arithmetic,
+    over a set of targets (positions in the source's list, ascending).
 
-    A scalar is an array of one value per step, a vector a :class:`_Vector`."""
+    A scalar is an array of one value per step, a vector a :class:`Vector`."""
 
-    def __init__(self, probe: _Probe, layouts: dict[tuple[int, int], _Layout | None]):
+    def __init__(self, probe: _Probe, source: DemoSource):
         self.probe = probe
-        self.layouts = layouts
+        self.source = source
+        self.labels = source._labels
         self.steps = probe.at_ms.size
-        self._picked: dict[tuple[int, int], _Vector | None] = {}
+        self._picked: dict[tuple[int, bytes], Vector] = {}
 
-    def vector(self, template: str, targets: list[_Target]) -> _Vector:
+    def vector(self, template: str, targets: np.ndarray) -> Vector:
         result = self._evaluate(parse(template), targets)
-        if not isinstance(result, _Vector):
+        if not isinstance(result, Vector):
             raise Unsupported(f"the demo cannot evaluate {template!r}: a scalar, not a vector")
         return result
 
-    def _evaluate(self, expr: Expr, targets: list[_Target]) -> _Vector | np.ndarray:
+    def _evaluate(self, expr: Expr, targets: np.ndarray) -> Vector | np.ndarray:
         if isinstance(expr, Number):
             return np.full(self.steps, expr.value)
         if isinstance(expr, Time):
@@ -250,205 +242,143 @@ class _Evaluator:
             return self._select(expr, targets)
         if isinstance(expr, LabelReplace):
             found = self._evaluate(expr.expr, targets)
-            if not isinstance(found, _Vector):
+            if not isinstance(found, Vector):
                 raise Unsupported("the demo cannot evaluate label_replace over a scalar")
-            keys = tuple(frozenset({**dict(key), expr.label: expr.value}.items()) for key in found.keys)
-            return _Vector(keys, found.values, found.present, found.bounds)
+            return label_replace(found, expr.label, expr.value, self.labels)
         left, right = self._evaluate(expr.left, targets), self._evaluate(expr.right, targets)
         if expr.op == "or":
-            return _or(left, right)
-        return _binary(expr.op, left, right)
+            if not isinstance(left, Vector) or not isinstance(right, Vector):
+                raise Unsupported("the demo cannot evaluate 'or' with a scalar")
+            return or_(left, right, self.labels)
+        return binary(expr.op, left, right, self.labels)
 
-    def _select(self, select: Select, targets: list[_Target]) -> _Vector:
-        found = [picked for target in targets if (picked := self._pick(target, select)) is not None]
-        if len(found) < 2:
-            return found[0] if found else _no_series(self.steps)
-        return _concat(found)
-
-    def _pick(self, target: _Target, select: Select) -> _Vector | None:
-        """The target's series that ``select`` picks, None when it has none or the window no sample."""
-        key = (id(target), id(select))  # parse() keeps every Select alive: its id is not reused
+    def _select(self, select: Select, targets: np.ndarray) -> Vector:
+        """The series of these targets that ``select`` picks, in target order."""
+        key = (id(select), targets.tobytes())  # parse() keeps every Select alive: its id is not reused
         if key not in self._picked:
-            if key not in self.layouts:
-                self.layouts[key] = _layout(target, select)
-            self._picked[key] = self._sample(target, select, self.layouts[key])
+            found = [
+                picked for group, rows in self.source._members(targets)
+                if (picked := self._pick(group, rows, select)) is not None
+            ]
+            if not found:
+                self._picked[key] = no_series(self.steps)
+            else:
+                self._picked[key] = found[0] if len(found) == 1 else in_target_order(concat(found, self.labels))
         return self._picked[key]
 
-    def _sample(self, target: _Target, select: Select, layout: _Layout | None) -> _Vector | None:
+    def _pick(self, group: _Group, rows: np.ndarray, select: Select) -> Vector | None:
+        layout = self.source._layout(group, select)
         if layout is None:
             return None
         if select.function is None:
-            sampled = self.probe.latest(target, layout.family)
+            sampled = self.probe.latest(group, layout.family)
         else:
-            sampled = self.probe.increase(target, layout.family, is_rate=select.function == "rate")
+            sampled = self.probe.increase(group, layout.family, is_rate=select.function == "rate")
         if sampled is None:
             return None
         values, seen = sampled
-        chosen = values[layout.mask]
-        return _Vector(layout.keys, chosen, np.repeat(seen[None, :], len(chosen), axis=0), layout.bounds)
+        if layout.mask.ndim == 1:
+            mask = np.broadcast_to(layout.mask, (rows.size, layout.mask.size))
+        else:
+            mask = layout.mask[rows]
+        targets = np.broadcast_to(group.index[rows][:, None], mask.shape)[mask]
+        own = np.broadcast_to(layout.own, mask.shape)[mask]
+        chosen = values[rows][mask]
+        vector = Vector(targets, own, self.labels.keys(targets, own), chosen,
+                        np.repeat(seen[None, :], len(chosen), axis=0), np.broadcast_to(layout.bounds, mask.shape)[mask])
+        return vector.as_whole(self.labels) if layout.whole else vector
 
 
-def _or(left: _Vector | np.ndarray, right: _Vector | np.ndarray) -> _Vector:
-    """``left or right``: every series of ``left``, and those of ``right`` whose labels ``left`` lacks
-    at that step."""
-    if not isinstance(left, _Vector) or not isinstance(right, _Vector):
-        raise Unsupported("the demo cannot evaluate 'or' with a scalar")
-    if not right.keys:
-        return left
-    if not left.keys:
-        return right
-    rows: dict[frozenset[tuple[str, str]], list[int]] = {}
-    for i, key in enumerate(left.keys):
-        rows.setdefault(key, []).append(i)
-    nowhere = np.zeros(left.present.shape[1], dtype=bool)
-    covered = np.array([left.present[rows[key]].any(axis=0) if key in rows else nowhere for key in right.keys])
-    extra = _Vector(right.keys, right.values, right.present & ~covered, right.bounds)
-    return _concat([left, extra])
-
-
-def _binary(op: str, left: _Vector | np.ndarray, right: _Vector | np.ndarray) -> _Vector | np.ndarray:
-    """Arithmetic or ``> bool``: with a scalar on every series, else between series with equal labels."""
-    apply = _OPERATORS[op]
-    with np.errstate(divide="ignore", invalid="ignore"):  # values at steps without the series are unused
-        if not isinstance(left, _Vector) and not isinstance(right, _Vector):
-            return apply(left, right)
-        if not isinstance(left, _Vector):
-            return _Vector(right.keys, apply(left[None, :], right.values), right.present, right.bounds)
-        if not isinstance(right, _Vector):
-            return _Vector(left.keys, apply(left.values, right[None, :]), left.present, left.bounds)
-        positions: dict[frozenset[tuple[str, str]], list[int]] = {}
-        for j, key in enumerate(right.keys):
-            positions.setdefault(key, []).append(j)
-        pairs = [(i, j) for i, key in enumerate(left.keys) for j in positions.get(key, ())]
-        mine = np.array([i for i, _ in pairs], dtype=int)
-        theirs = np.array([j for _, j in pairs], dtype=int)
-        matched = left.take(mine)
-        return _Vector(
-            matched.keys,
-            apply(matched.values, right.values[theirs]),
-            matched.present & right.present[theirs],
-            matched.bounds,
-        )
-
-
-_Positions = np.ndarray | slice
-
-
-def _groups(present: np.ndarray) -> Iterator[tuple[_Positions, _Positions]]:
-    """The steps at which the same series are present, as (those series, those steps), for every
-    such set that is not empty."""
-    if not present.size:
-        return
-    if present.all():
-        yield slice(None), slice(None)
-        return
-    patterns, inverse = np.unique(present.T, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    for k, pattern in enumerate(patterns):
-        if pattern.any():
-            yield np.flatnonzero(pattern), np.flatnonzero(inverse == k)
-
-
-def _by_step(vector: _Vector, rows: _Positions, steps: _Positions) -> np.ndarray:
-    """The values of those series at those steps, a row per step (so reductions go as on one vector)."""
-    return np.ascontiguousarray(vector.values[rows][:, steps].T)
-
-
-@dataclass(frozen=True)
-class _Answer:
-    """A signal's value at every step, the steps that have one, and those whose quantile rank fell in
-    the +Inf bucket (then the value is the top finite bound)."""
-
-    values: np.ndarray
-    has: np.ndarray
-    beyond_top_bucket: np.ndarray
-
-    def or_else(self, other: _Answer) -> _Answer:
-        return _Answer(
-            np.where(self.has, self.values, other.values),
-            self.has | other.has,
-            np.where(self.has, self.beyond_top_bucket, other.beyond_top_bucket),
-        )
-
-
-def _plain(values: np.ndarray, has: np.ndarray) -> _Answer:
-    return _Answer(values, has, np.zeros(has.shape, dtype=bool))
-
-
-def _sum(vector: _Vector) -> tuple[np.ndarray, np.ndarray]:
-    """Per step, the sum of the series present (0 with none) and whether any is."""
-    steps = vector.present.shape[1]
-    total, has = np.zeros(steps), np.zeros(steps, dtype=bool)
-    for rows, at in _groups(vector.present):
-        total[at] = _by_step(vector, rows, at).sum(axis=1)
-        has[at] = True
-    return total, has
-
-
-def _ratio(numerator: _Vector, denominator: _Vector) -> _Answer:
-    """``(sum(num) or sum(den) * 0) / sum(den) > -Inf``: 0/0 (nothing in the window) is no series."""
-    above, _ = _sum(numerator)
-    below, has = _sum(denominator)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = above / below
-    return _plain(ratio, has & ~np.isnan(ratio))
-
-
-def _quantile(buckets: _Vector, q: float) -> _Answer:
-    """``histogram_quantile(q, sum by (le) (…)) > -Inf``, and the catalog's marker: the top finite
-    bucket (the largest finite cumulative rate) holds under ``q`` of all observations."""
-    steps = buckets.present.shape[1]
-    answer = _Answer(np.zeros(steps), np.zeros(steps, dtype=bool), np.zeros(steps, dtype=bool))
-    for rows, at in _groups(buckets.present):
-        if np.isnan(buckets.bounds[rows]).any():
-            raise Unsupported("the demo cannot take a quantile of series that are not histogram buckets")
-        bounds, position = np.unique(buckets.bounds[rows], return_inverse=True)
-        chosen = buckets.values[rows][:, at]
-        rates = np.zeros((len(bounds), chosen.shape[1]))
-        np.add.at(rates, position, chosen)  # in series order, as np.bincount adds
-        rates = rates.T
-        values = _bucket_quantiles(q, bounds, rates)
-        finite = ~np.isinf(bounds)
-        total = rates[:, ~finite].sum(axis=1)
-        answer.values[at] = values
-        answer.has[at] = ~np.isnan(values)
-        answer.beyond_top_bucket[at] = finite.any() and rates[:, finite].max(axis=1) < q * total
-    return answer
-
-
-_AGGREGATIONS: dict[str, Callable[..., np.ndarray]] = {"max": np.max, "min": np.min, "sum": np.sum}
-
-
-def _aggregate(shape: str, vector: _Vector) -> _Answer:
-    if shape not in _AGGREGATIONS:
-        raise Unsupported(f"the demo cannot aggregate by {shape!r}")
-    steps = vector.present.shape[1]
-    values, has = np.zeros(steps), np.zeros(steps, dtype=bool)
-    for rows, at in _groups(vector.present):
-        values[at] = _AGGREGATIONS[shape](_by_step(vector, rows, at), axis=1)
-        has[at] = True
-    return _plain(values, has)
-
-
-def _answer(
-    evaluator: _Evaluator, sig: Signal, targets: list[_Target], containers: list[_Target]
-) -> _Answer:
+def _answer(evaluator: _Evaluator, sig: Signal, targets: np.ndarray, containers: np.ndarray) -> Answer:
     """What the catalog's query of ``sig`` answers over these targets (one node's, or a cluster's)
     at every step: its shape over its expressions, else its ``legacy`` fallback, else its ``container`` one."""
     try:
         if sig.shape == "ratio":
             numerator, denominator = (evaluator.vector(expr, targets) for expr in sig.exprs)
-            value = _ratio(numerator, denominator)
+            value = ratio(numerator, denominator)
         elif sig.shape == "quantile":
-            value = _quantile(evaluator.vector(sig.exprs[0], targets), sig.quantile)
+            value = quantile(evaluator.vector(sig.exprs[0], targets), sig.quantile)
         else:
-            value = _aggregate(sig.shape, evaluator.vector(sig.exprs[0], targets))
+            value = aggregate(sig.shape, evaluator.vector(sig.exprs[0], targets))
         for legacy in sig.legacy:
             if not value.has.all():
-                value = value.or_else(_aggregate("max", evaluator.vector(legacy, targets)))
+                value = value.or_else(aggregate("max", evaluator.vector(legacy, targets)))
         for container in sig.container:
             if not value.has.all():
-                value = value.or_else(_aggregate(sig.shape, evaluator.vector(container, containers)))
+                value = value.or_else(aggregate(sig.shape, evaluator.vector(container, containers)))
+    except Unsupported as error:
+        raise Unsupported(f"{sig.component}/{sig.name}: {error}") from error
+    return value
+
+
+@dataclass(frozen=True)
+class _Nodes:
+    """A component's targets by the node they run on (targets on no node left out): the nodes in
+    order (those of its own targets, then those only its cAdvisor series know), and each target's node."""
+
+    names: list[str]
+    own: np.ndarray
+    own_node: np.ndarray
+    cadvisor: np.ndarray
+    cadvisor_node: np.ndarray
+
+    @staticmethod
+    def of(source: DemoSource, own: np.ndarray, cadvisor: np.ndarray) -> _Nodes:
+        position: dict[str, int] = {}
+        chosen = []
+        for targets in (own, cadvisor):
+            on_nodes = [(t, node) for t in targets.tolist() if (node := source._targets[t].node) is not None]
+            chosen.append((np.array([t for t, _ in on_nodes], dtype=np.int64),
+                           np.array([position.setdefault(node, len(position)) for _, node in on_nodes], dtype=np.int64)))
+        (own, own_node), (cadvisor, cadvisor_node) = chosen
+        return _Nodes(list(position), own, own_node, cadvisor, cadvisor_node)
+
+    def on(self, node: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.own[self.own_node == node], self.cadvisor[self.cadvisor_node == node]
+
+
+class _Grouped(Exception):
+    """A vector whose series may match across targets: its nodes cannot be answered all at once."""
+
+
+def _node_answers(evaluator: _Evaluator, sig: Signal, nodes: _Nodes) -> Answer:
+    """:func:`_answer` for every node (a row each), all nodes evaluated at once."""
+    count = len(nodes.names)
+    node_of = np.full(len(evaluator.source._targets), -1, dtype=np.int64)
+    node_of[nodes.own] = nodes.own_node
+    container_of = np.full(len(evaluator.source._targets), -1, dtype=np.int64)
+    container_of[nodes.cadvisor] = nodes.cadvisor_node
+
+    def vector(template: str, targets: np.ndarray) -> tuple[Vector, np.ndarray]:
+        found = evaluator.vector(template, targets)
+        if found.whole or not evaluator.labels.distinct_targets:
+            raise _Grouped
+        return found, found.targets
+
+    def needing(value: Answer, targets: np.ndarray, target_node: np.ndarray) -> np.ndarray:
+        return targets[np.isin(target_node, np.flatnonzero(~value.has.all(axis=1)))]
+
+    try:
+        if sig.shape == "ratio":
+            (numerator, num_targets), (denominator, den_targets) = (vector(e, nodes.own) for e in sig.exprs)
+            value = group_ratio(numerator, node_of[num_targets], denominator, node_of[den_targets], count)
+        elif sig.shape == "quantile":
+            buckets, targets = vector(sig.exprs[0], nodes.own)
+            value = group_quantile(buckets, node_of[targets], count, sig.quantile)
+        else:
+            found, targets = vector(sig.exprs[0], nodes.own)
+            value = group_aggregate(sig.shape, found, node_of[targets], count)
+        for legacy in sig.legacy:
+            if not value.has.all():
+                found, targets = vector(legacy, needing(value, nodes.own, nodes.own_node))
+                value = value.or_else(group_aggregate("max", found, node_of[targets], count))
+        for container in sig.container:
+            if not value.has.all():
+                found, targets = vector(container, needing(value, nodes.cadvisor, nodes.cadvisor_node))
+                value = value.or_else(group_aggregate(sig.shape, found, container_of[targets], count))
+    except _Grouped:
+        each = [_answer(evaluator, sig, *nodes.on(node)) for node in range(count)]
+        return Answer(*(np.array([getattr(a, name) for a in each]) for name in ("values", "has", "beyond_top_bucket")))
     except Unsupported as error:
         raise Unsupported(f"{sig.component}/{sig.name}: {error}") from error
     return value
@@ -461,34 +391,49 @@ class _Rows:
     def __init__(self, steps: int):
         self.steps = steps
         self.slots: list[tuple[str, str | None, str, str, str]] = []
-        self.values: list[np.ndarray] = []
+        self.values: list[np.ndarray] = []  # blocks of (slots, steps)
         self.has: list[np.ndarray] = []
 
     def add(self, slot: tuple[str, str | None, str, str, str], values: np.ndarray, has: np.ndarray) -> None:
         self.slots.append(slot)
-        self.values.append(values)
-        self.has.append(has)
+        self.values.append(values[None, :])
+        self.has.append(has[None, :])
 
-    def answer(self, cluster: str, node: str | None, component: str, signal: str, scope: str, answer: _Answer) -> None:
+    def answer(self, cluster: str, node: str | None, component: str, signal: str, scope: str, answer: Answer) -> None:
         """The signal's row where it has a value, and the catalog's marker row beside a quantile
         beyond its top bucket."""
-        self.add((cluster, node, component, signal, scope), answer.values, answer.has)
-        if answer.beyond_top_bucket.any():
-            self.add((cluster, node, component, beyond_top_bucket(signal), scope), np.ones(self.steps),
-                     answer.has & answer.beyond_top_bucket)
+        self.nodes(cluster, [node], component, signal,
+                   Answer(answer.values[None, :], answer.has[None, :], answer.beyond_top_bucket[None, :]), scope)
+
+    def nodes(self, cluster: str, nodes: list[str | None], component: str, signal: str, answer: Answer,
+              scope: str = "node") -> None:
+        """:meth:`answer` for every node, a row of ``answer`` each."""
+        marked = answer.beyond_top_bucket.any(axis=1)
+        marker = beyond_top_bucket(signal)
+        at = np.arange(len(nodes)) + np.cumsum(marked) - marked  # each node's row, after the markers before it
+        values = np.empty((len(nodes) + int(marked.sum()), self.steps))
+        has = np.empty(values.shape, dtype=bool)
+        values[at], has[at] = answer.values, answer.has
+        values[at[marked] + 1], has[at[marked] + 1] = 1.0, (answer.has & answer.beyond_top_bucket)[marked]
+        for node, with_marker in zip(nodes, marked.tolist()):
+            self.slots.append((cluster, node, component, signal, scope))
+            if with_marker:
+                self.slots.append((cluster, node, component, marker, scope))
+        self.values.append(values)
+        self.has.append(has)
 
     def frame(self) -> tuple[pd.DataFrame, np.ndarray]:
         """The observation frame, step after step, and each row's step."""
         if not self.slots:
             return observation_frame([]), np.empty(0, dtype=int)
-        has = np.array(self.has).T
+        has = np.concatenate(self.has).T
         step, slot = np.nonzero(has)
         columns = list(zip(*self.slots))
         frame = pd.DataFrame(
             {name: np.array(column, dtype=object)[slot] for name, column in zip(OBSERVATION_COLUMNS, columns)},
             columns=OBSERVATION_COLUMNS,
         )
-        frame["value"] = np.array(self.values).T[has].astype(float)
+        frame["value"] = np.concatenate(self.values).T[has].astype(float)
         return frame, step
 
 
@@ -498,7 +443,8 @@ class DemoSource:
     Every signal is answered from its catalog definition: the component's selector picks the
     targets, the signal's expressions (read by :mod:`.expressions`) pick and combine their series,
     its shape aggregates them, and its ``legacy`` and ``container`` expressions stand in where the
-    main ones find nothing. Nothing about a signal is restated here.
+    main ones find nothing. Nothing about a signal is restated here. Targets of one layout are
+    evaluated together (:mod:`.groups`), and every node of a cluster at once.
     """
 
     def __init__(self, scenario: Scenario):
@@ -508,33 +454,66 @@ class DemoSource:
             f"embedded demo ({clusters} cluster{'s' if clusters != 1 else ''}, "
             f"{scenario.nodes} node{'s' if scenario.nodes != 1 else ''} each, generated)"
         )
-        self._targets: dict[str, list[_Target]] = {}
-        for target in _FleetModel(scenario).targets:
-            self._targets.setdefault(target.cluster, []).append(target)
+        self._targets = _FleetModel(scenario).targets
+        self._by_cluster: dict[str, list[int]] = {}
+        for position, target in enumerate(self._targets):
+            self._by_cluster.setdefault(target.cluster, []).append(position)
+        self._groups = group_targets(self._targets)
+        self._group_of = np.empty(len(self._targets), dtype=np.int64)
+        self._row_of = np.empty(len(self._targets), dtype=np.int64)
+        for g, group in enumerate(self._groups):
+            self._group_of[group.index] = g
+            self._row_of[group.index] = np.arange(group.index.size)
+        self._labels = Labels([target.labels for target in self._targets])
         self._layouts: dict[tuple[int, int], _Layout | None] = {}
+        self._matched: dict[tuple[str, str], np.ndarray] = {}
+        self._membership: dict[bytes, list[tuple[_Group, np.ndarray]]] = {}
+
+    def _members(self, targets: np.ndarray) -> list[tuple[_Group, np.ndarray]]:
+        """The groups these targets belong to, each with the rows of its targets among them."""
+        key = targets.tobytes()
+        if key not in self._membership:
+            groups = self._group_of[targets]
+            self._membership[key] = [
+                (self._groups[g], self._row_of[targets[groups == g]]) for g in np.unique(groups).tolist()
+            ]
+        return self._membership[key]
+
+    def _layout(self, group: _Group, select: Select) -> _Layout | None:
+        key = (id(group), id(select))  # groups and parsed selects live as long as the source
+        if key not in self._layouts:
+            self._layouts[key] = _layout(group, select, self._labels)
+        return self._layouts[key]
 
     def _clusters(self, cluster: str | None) -> list[str]:
         return [c for c in self.scenario.clusters if cluster is None or c == cluster]
 
-    def _selected(self, cluster: str, selector: str, node: str | None = None) -> list[_Target]:
+    def _selected(self, cluster: str, selector: str, node: str | None = None) -> np.ndarray:
         """The cluster's targets whose labels ``selector`` matches (on ``node`` only, if given)."""
-        matchers = _parse_matchers(selector)
-        return [
-            t for t in self._targets.get(cluster, []) if _matches(t.labels, matchers) and node in (None, t.node)
-        ]
+        key = (cluster, selector)
+        if key not in self._matched:
+            matchers = _parse_matchers(selector)
+            self._matched[key] = np.array(
+                [t for t in self._by_cluster.get(cluster, []) if _matches(self._targets[t].labels, matchers)],
+                dtype=np.int64,
+            )
+        found = self._matched[key]
+        if node is None:
+            return found
+        return np.array([t for t in found.tolist() if self._targets[t].node == node], dtype=np.int64)
 
     def _component(
         self, catalog: Catalog, cluster: str, component: str, node: str | None = None
-    ) -> tuple[list[_Target], list[_Target]]:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The targets ``$sel`` picks for ``component``: by its selector, and its cAdvisor series."""
         own = self._selected(cluster, catalog.selectors.for_component(component), node)
         if component not in COMPONENTS:
-            return own, []
+            return own, np.empty(0, dtype=np.int64)
         return own, self._selected(cluster, catalog.selectors.for_container(component), node)
 
     def _evaluator(self, catalog: Catalog, steps: list[datetime]) -> _Evaluator:
         at_ms = np.array([round(_utc_seconds(at) * 1000) for at in steps], dtype=np.int64)
-        return _Evaluator(_Probe(self.scenario, at_ms, round(parse_duration(catalog.window) * 1000)), self._layouts)
+        return _Evaluator(_Probe(self.scenario, at_ms, round(parse_duration(catalog.window) * 1000)), self)
 
     def _evaluate(
         self, catalog: Catalog, steps: list[datetime], cluster: str | None
@@ -546,19 +525,17 @@ class DemoSource:
         for name in self._clusters(cluster):
             selected = {c: self._component(catalog, name, c) for c in (*COMPONENTS, "node")}
             inventory = self._selected(name, catalog.selectors.kube_state_metrics)
-            own_targets = {c: own for c, (own, _) in selected.items()}
-            self._inventory(evaluator.probe, rows, catalog, name, inventory, own_targets)
-            by_node = {c: (_by_node(own), _by_node(cadvisor)) for c, (own, cadvisor) in selected.items()}
+            self._inventory(evaluator.probe, rows, catalog, name, inventory, {c: own for c, (own, _) in selected.items()})
+            nodes = {c: _Nodes.of(self, own, cadvisor) for c, (own, cadvisor) in selected.items()}
             for sig in catalog.signals:
                 if sig.name in catalog.known_absent(sig.component):
                     continue
-                own, cadvisor = by_node[sig.component]
-                for node in {**own, **cadvisor}:
-                    value = _answer(evaluator, sig, own.get(node, []), cadvisor.get(node, []))
-                    rows.answer(name, node, sig.component, sig.name, "node", value)
-                if sig.rollup and (own or cadvisor):
-                    value = _answer(evaluator, sig, *selected[sig.component])
-                    rows.answer(name, None, sig.component, sig.name, "cluster", value)
+                on = nodes[sig.component]
+                if on.names:
+                    rows.nodes(name, on.names, sig.component, sig.name, _node_answers(evaluator, sig, on))
+                    if sig.rollup:
+                        value = _answer(evaluator, sig, *selected[sig.component])
+                        rows.answer(name, None, sig.component, sig.name, "cluster", value)
         return rows.frame()
 
     def observe(self, catalog: Catalog, *, at: datetime, cluster: str | None = None) -> Observations:
@@ -592,10 +569,10 @@ class DemoSource:
         rows = _Rows(len(steps))
         for name in self._clusters(cluster):
             for sig in signals:
-                chosen = self._component(catalog, name, sig.component, node)
-                if any(chosen):
+                own, cadvisor = self._component(catalog, name, sig.component, node)
+                if own.size or cadvisor.size:
                     rows.answer(name, node, sig.component, sig.name, "cluster" if node is None else "node",
-                                _answer(evaluator, sig, *chosen))
+                                _answer(evaluator, sig, own, cadvisor))
         frame, step_of_row = rows.frame()
         return Observations(_timed(frame, steps, step_of_row), source=self.description)
 
@@ -605,46 +582,50 @@ class DemoSource:
         rows: _Rows,
         catalog: Catalog,
         cluster: str,
-        inventory: list[_Target],
-        selected: Mapping[str, list[_Target]],
+        inventory: np.ndarray,
+        selected: Mapping[str, np.ndarray],
     ) -> None:
         known: dict[str, np.ndarray] = {}
         hosts: dict[str, np.ndarray] = {}
-        for t in inventory:
-            for labels, seen in _visible(probe, t, "kube_node_info"):
-                known[labels["node"]] = known.get(labels["node"], False) | seen
-        for t in selected["kubelet"]:
-            for _, seen in _visible(probe, t, "up"):
-                known[t.node] = known.get(t.node, False) | seen
+        for labels, seen in self._visible(probe, inventory, "kube_node_info"):
+            known[labels["node"]] = known.get(labels["node"], False) | seen
+        for node, seen in self._up(probe, selected["kubelet"]):
+            known[node] = known.get(node, False) | seen
         dns_pods = re.compile(catalog.dns_pod_regex)
-        for t in inventory:
-            for labels, seen in _visible(probe, t, "kube_pod_info"):
-                if labels["namespace"] == catalog.dns_namespace and dns_pods.fullmatch(labels["pod"]):
-                    hosts[labels["node"]] = hosts.get(labels["node"], False) | seen
-        for t in selected["dns"]:
-            for _, seen in _visible(probe, t, "up"):
-                hosts[t.node] = hosts.get(t.node, False) | seen
+        for labels, seen in self._visible(probe, inventory, "kube_pod_info"):
+            if labels["namespace"] == catalog.dns_namespace and dns_pods.fullmatch(labels["pod"]):
+                hosts[labels["node"]] = hosts.get(labels["node"], False) | seen
+        for node, seen in self._up(probe, selected["dns"]):
+            hosts[node] = hosts.get(node, False) | seen
         for signal, nodes in (("known_nodes", known), ("dns_hosts", hosts)):
-            for node in self.scenario.node_names:
-                if node in nodes:
-                    rows.add((cluster, node, "inventory", signal, "node"), np.ones(rows.steps), nodes[node])
+            listed = [node for node in self.scenario.node_names if node in nodes]
+            if listed:
+                rows.nodes(cluster, listed, "inventory", signal,
+                           _plain_rows(np.array([nodes[node] for node in listed]).reshape(len(listed), rows.steps)))
+
+    def _visible(self, probe: _Probe, targets: np.ndarray, family: str) -> list[tuple[Mapping[str, str], np.ndarray]]:
+        """The labels of the targets' ``family`` series, each with the steps at which the lookback sees them."""
+        found = []
+        for group, _ in self._members(targets):
+            latest = probe.latest(group, family) if family in group.families else None
+            if latest is not None:
+                found += [(labels, latest[1]) for target in group.targets for labels in target.families[family].labels]
+        return found
+
+    def _up(self, probe: _Probe, targets: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """The targets on a node whose ``up`` the lookback sees, each with the steps at which it does."""
+        found = []
+        for t in targets.tolist():
+            target = self._targets[t]
+            group = self._groups[self._group_of[t]]
+            latest = probe.latest(group, "up") if "up" in group.families else None
+            if latest is not None and target.node is not None:
+                found.append((target.node, latest[1]))
+        return found
 
 
-def _by_node(targets: list[_Target]) -> dict[str, list[_Target]]:
-    """Targets grouped by the node they run on, in order (targets on no node left out)."""
-    grouped: dict[str, list[_Target]] = {}
-    for target in targets:
-        if target.node is not None:
-            grouped.setdefault(target.node, []).append(target)
-    return grouped
-
-
-def _visible(probe: _Probe, target: _Target, family: str) -> list[tuple[Mapping[str, str], np.ndarray]]:
-    """The labels of ``family``'s series, each with the steps at which the lookback sees them."""
-    latest = probe.latest(target, family) if family in target.families else None
-    if latest is None:
-        return []
-    return [(labels, latest[1]) for labels in target.families[family].labels]
+def _plain_rows(has: np.ndarray) -> Answer:
+    return Answer(np.ones(has.shape), has, np.zeros(has.shape, dtype=bool))
 
 
 def _timed(frame: pd.DataFrame, steps: list[datetime], step_of_row: np.ndarray) -> pd.DataFrame:
