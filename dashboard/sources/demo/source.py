@@ -428,9 +428,13 @@ class _Rows:
             return observation_frame([]), np.empty(0, dtype=int)
         has = np.concatenate(self.has).T
         step, slot = np.nonzero(has)
+        # Each column is built over the slots that have rows and then repeated, which pandas does far
+        # faster than reading a row's labels each; the values are the same, so is the inferred dtype.
+        used, inverse = np.unique(slot, return_inverse=True)
         columns = list(zip(*self.slots))
         frame = pd.DataFrame(
-            {name: np.array(column, dtype=object)[slot] for name, column in zip(OBSERVATION_COLUMNS, columns)},
+            {name: pd.Series(np.array(column, dtype=object)[used]).array.take(inverse)
+             for name, column in zip(OBSERVATION_COLUMNS, columns)},
             columns=OBSERVATION_COLUMNS,
         )
         frame["value"] = np.concatenate(self.values).T[has].astype(float)
