@@ -82,6 +82,32 @@ def quantile_profile(
     q: float = QUANTILE,
     body: Sequence[float] | None = None,
 ) -> tuple[float, ...]:
+    """Cumulative bucket fractions (one per bound, 1 at +Inf) whose ``q``-quantile is ``target``,
+    checked with ``histogram_quantile`` (see :func:`_unchecked_profile`)."""
+    profile = _unchecked_profile(bounds, target, q=q, body=body)
+    check_profiles(bounds, [profile], [target], q=q)
+    return profile
+
+
+def check_profiles(
+    bounds: Sequence[float], profiles: Sequence[Sequence[float]], targets: Sequence[float], *, q: float = QUANTILE
+) -> None:
+    """Raise unless each profile's ``q``-quantile is its target (the highest finite bound for a target
+    above it), as ``histogram_quantile`` reads them: all profiles of one layout in one call."""
+    finite = max(b for b in bounds if not math.isinf(b))
+    measured = _bucket_quantiles(q, np.array(bounds, dtype=float), np.array(profiles, dtype=float).reshape(-1, len(bounds)))
+    for value, target in zip(measured.tolist(), targets):
+        if not math.isclose(value, min(target, finite), rel_tol=1e-9):
+            raise AssertionError(f"profile gives {value}, not {min(target, finite)}")
+
+
+def _unchecked_profile(
+    bounds: Sequence[float],
+    target: float,
+    *,
+    q: float = QUANTILE,
+    body: Sequence[float] | None = None,
+) -> tuple[float, ...]:
     """Cumulative bucket fractions (one per bound, 1 at +Inf) whose ``q``-quantile is ``target``.
 
     The rank falls in the bucket holding ``target``; what lies below it is ``body``'s shape (a
@@ -116,12 +142,7 @@ def quantile_profile(
         if abs(body[lo] - 1) > 1e-12:
             raise ValueError(f"body reaches {bounds[lo]} s for only {body[lo]:.4f} of observations")
         shape = list(body[: lo + 1])
-    profile = tuple([below * s for s in shape] + [at_hi] + [1.0] * (len(bounds) - hi - 1))
-    expected = min(target, finite[-1])
-    measured = histogram_quantile(q, bounds, profile)
-    if not math.isclose(measured, expected, rel_tol=1e-9):
-        raise AssertionError(f"profile gives {measured}, not {expected}")
-    return profile
+    return tuple([below * s for s in shape] + [at_hi] + [1.0] * (len(bounds) - hi - 1))
 
 
 @dataclass(frozen=True)

@@ -211,12 +211,21 @@ class _TargetBuilder:
         The count before the history covers every bucket any phase fills, so no bucket a window
         sees increasing starts near zero (rate() then extrapolates the same for all buckets).
         """
-        profiles = np.array([[fn(p.effects) for p in self.phases] for _, _, fn in series])
-        usual = np.array([fn({}) for _, _, fn in series])
+        per_phase = [[fn(p.effects) for p in self.phases] for _, _, fn in series]
+        usual_profiles = [fn({}) for _, _, fn in series]
+        mean_of: dict[tuple[float, ...], float] = {}  # a phase without incidents has the usual profile
+
+        def mean(profile: tuple[float, ...]) -> float:
+            if profile not in mean_of:
+                mean_of[profile] = _profile_mean(bounds, profile)
+            return mean_of[profile]
+
+        profiles = np.array(per_phase)
+        usual = np.array(usual_profiles)
         base_count = np.array([rate * self.uptime for _, rate, _ in series])
         widest = np.maximum(profiles.max(axis=1), usual)
-        means = np.array([[_profile_mean(bounds, pr) for pr in per_series] for per_series in profiles])
-        usual_means = np.array([_profile_mean(bounds, pr) for pr in usual])
+        means = np.array([[mean(pr) for pr in per_series] for per_series in per_phase])
+        usual_means = np.array([mean(pr) for pr in usual_profiles])
         rates = np.array([rate for _, rate, _ in series])
         phases = len(self.phases)
         self.families[family] = _Histograms(
