@@ -52,8 +52,10 @@ from dashboard.sources.demo.vectors import Labels, Vector, binary, concat, in_ta
 from dashboard.timeline import range_steps, range_window
 
 
-_CHUNK_VALUES = 1 << 22
-"""At most this many values of one group's family are computed at once (targets are taken in chunks)."""
+_CHUNK_VALUES = 1 << 16
+"""At most this many values of one group's family are computed at once (targets are taken in chunks):
+temporaries of half a megabyte are reused by the allocator, where larger ones are mapped afresh and
+their page faults cost more than the arithmetic (2,000 nodes: 3.8 -> 2.5 s for a 3 h range)."""
 
 
 @dataclass(frozen=True)
@@ -524,6 +526,9 @@ class DemoSource:
     ) -> tuple[pd.DataFrame, np.ndarray]:
         """The catalog's signals at every step, as its queries would read them from the written
         series: the observation frame and each row's step."""
+        return self._rows(catalog, steps, cluster).frame()  # the evaluator's arrays are freed by then
+
+    def _rows(self, catalog: Catalog, steps: list[datetime], cluster: str | None) -> _Rows:
         evaluator = self._evaluator(catalog, steps)
         rows = _Rows(len(steps))
         for name in self._clusters(cluster):
@@ -540,7 +545,7 @@ class DemoSource:
                     if sig.rollup:
                         value = _answer(evaluator, sig, *selected[sig.component])
                         rows.answer(name, None, sig.component, sig.name, "cluster", value)
-        return rows.frame()
+        return rows
 
     def observe(self, catalog: Catalog, *, at: datetime, cluster: str | None = None) -> Observations:
         """The catalog's signals at ``at``, as its queries would read them from the written series."""
@@ -563,12 +568,17 @@ class DemoSource:
     ) -> Observations:
         """Every work signal at every step over all of a cluster's series (or one node's), as the
         Prometheus source's per-cluster (or node-picked) queries read them."""
-        range_catalog = range_window(catalog, step)
+        steps = range_steps(start, end, step)
+        frame, step_of_row = self._series_rows(catalog, range_window(catalog, step), steps, cluster, node).frame()
+        return Observations(_timed(frame, steps, step_of_row), source=self.description)
+
+    def _series_rows(
+        self, catalog: Catalog, range_catalog: Catalog, steps: list[datetime], cluster: str | None, node: str | None
+    ) -> _Rows:
         signals = [
             sig for sig in range_catalog.signals
             if sig.kind == "work" and sig.name not in catalog.known_absent(sig.component)
         ]
-        steps = range_steps(start, end, step)
         evaluator = self._evaluator(range_catalog, steps)
         rows = _Rows(len(steps))
         for name in self._clusters(cluster):
@@ -577,8 +587,7 @@ class DemoSource:
                 if own.size or cadvisor.size:
                     rows.answer(name, node, sig.component, sig.name, "cluster" if node is None else "node",
                                 _answer(evaluator, sig, own, cadvisor))
-        frame, step_of_row = rows.frame()
-        return Observations(_timed(frame, steps, step_of_row), source=self.description)
+        return rows
 
     def _inventory(
         self,
