@@ -71,6 +71,8 @@ class _Group:
     index: np.ndarray
     targets: tuple[_Target, ...]
     varying: frozenset[str]  # target labels whose value differs between the group's targets
+    waves: np.ndarray  # (targets, 1): each target's wave phase
+    start_area: np.ndarray  # (targets, 1): the wave's antiderivative at the first phase's start
     _stacked: dict[str, _Stacked] = field(default_factory=dict, compare=False)
 
     @property
@@ -93,12 +95,10 @@ class _Group:
             return _GroupClock(times, per_target=tuple(target.clock(times) for target in self.targets))
         t = times.astype(float)
         phase = self.first.phases[0]
-        waves = np.array([target.wave_phase for target in self.targets])[:, None]
         clipped = np.clip(t, phase.start, phase.end)
-        start = np.array([-np.cos(_OMEGA * phase.start + w) / _OMEGA for w in waves[:, 0]])[:, None]
-        area = -np.cos(_OMEGA * clipped[None, :] + waves) / _OMEGA - start
+        area = -np.cos(_OMEGA * clipped[None, :] + self.waves) / _OMEGA - self.start_area
         within = ((t >= phase.start) & (t < phase.end)).astype(float)
-        return _GroupClock(t, clipped - phase.start, area, within, np.sin(_OMEGA * t[None, :] + waves))
+        return _GroupClock(t, clipped - phase.start, area, within, np.sin(_OMEGA * t[None, :] + self.waves))
 
     def _family(self, family: str) -> _Stacked:
         if family not in self._stacked:
@@ -162,5 +162,9 @@ def group_targets(targets: Sequence[_Target]) -> list[_Group]:
             names = {name for target in chosen for name in target.labels}
             first = chosen[0].labels
             varying = frozenset(n for n in names if any(t.labels.get(n) != first.get(n) for t in chosen))
-            groups.append(_Group(np.array(positions), chosen, varying))
+            waves = np.array([target.wave_phase for target in chosen])[:, None]
+            start = chosen[0].phases[0].start
+            # One scalar call each, as a target's own clock takes it.
+            start_area = np.array([-np.cos(_OMEGA * start + w) / _OMEGA for w in waves[:, 0]])[:, None]
+            groups.append(_Group(np.array(positions), chosen, varying, waves, start_area))
     return groups

@@ -285,9 +285,13 @@ class _Evaluator:
             mask = layout.mask[rows]
         targets = np.broadcast_to(group.index[rows][:, None], mask.shape)[mask]
         own = np.broadcast_to(layout.own, mask.shape)[mask]
-        chosen = values[rows][mask]
-        vector = Vector(targets, own, self.labels.keys(targets, own), chosen,
-                        np.repeat(seen[None, :], len(chosen), axis=0), np.broadcast_to(layout.bounds, mask.shape)[mask])
+        if rows.size < len(group.targets):
+            values = values[rows]
+        chosen = values.reshape(-1, self.steps) if mask.all() else values[mask]
+        # Every series of a group is seen at the same steps: one row, read-only, stands for all.
+        present = np.broadcast_to(seen, chosen.shape)
+        vector = Vector(targets, own, self.labels.keys(targets, own), chosen, present,
+                        np.broadcast_to(layout.bounds, mask.shape)[mask])
         return vector.as_whole(self.labels) if layout.whole else vector
 
 

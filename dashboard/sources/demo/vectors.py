@@ -24,8 +24,7 @@ class Labels:
     def __init__(self, targets: Sequence[Mapping[str, str]]):
         self._ids: dict[_LabelSet, int] = {}
         self.sets: list[_LabelSet] = []
-        self.targets = [dict(labels) for labels in targets]
-        self.target_names = [frozenset(labels) for labels in targets]
+        self.targets = targets
         self.target_key = np.array([self.intern(frozenset(labels.items())) for labels in targets], dtype=np.int64)
         self.distinct_targets = len(set(self.target_key.tolist())) == len(targets)
 
@@ -94,7 +93,7 @@ def in_target_order(vector: Vector) -> Vector:
 
 def label_replace(vector: Vector, label: str, value: str, labels: Labels) -> Vector:
     """Every series gains ``label="value"``."""
-    if not vector.whole and any(label in labels.target_names[t] for t in np.unique(vector.targets).tolist()):
+    if not vector.whole and any(label in labels.targets[t] for t in np.unique(vector.targets).tolist()):
         vector = vector.as_whole(labels)
     distinct, position = np.unique(vector.own, return_inverse=True)
     renamed = np.array(
