@@ -70,6 +70,7 @@ class _Group:
 
     index: np.ndarray
     targets: tuple[_Target, ...]
+    label_names: frozenset[str]  # of the targets' labels
     varying: frozenset[str]  # target labels whose value differs between the group's targets
     waves: np.ndarray  # (targets, 1): each target's wave phase
     start_area: np.ndarray  # (targets, 1): the wave's antiderivative at the first phase's start
@@ -159,12 +160,12 @@ def group_targets(targets: Sequence[_Target]) -> list[_Group]:
     for candidates in members.values():
         for positions in candidates:
             chosen = tuple(targets[p] for p in positions)
-            names = {name for target in chosen for name in target.labels}
+            names = frozenset(name for target in chosen for name in target.labels)
             first = chosen[0].labels
             varying = frozenset(n for n in names if any(t.labels.get(n) != first.get(n) for t in chosen))
             waves = np.array([target.wave_phase for target in chosen])[:, None]
             start = chosen[0].phases[0].start
             # One scalar call each, as a target's own clock takes it.
             start_area = np.array([-np.cos(_OMEGA * start + w) / _OMEGA for w in waves[:, 0]])[:, None]
-            groups.append(_Group(np.array(positions), chosen, varying, waves, start_area))
+            groups.append(_Group(np.array(positions), chosen, names, varying, waves, start_area))
     return groups

@@ -206,13 +206,12 @@ def _layout(group: _Group, select: Select, labels: Labels) -> _Layout | None:
         mask = mask[0]
     if not mask.any():
         return None
-    target_names = {name for target in group.targets for name in target.labels}
     return _Layout(
         family,
         mask,
         np.array([labels.intern(frozenset(own.items())) for own, _ in series], dtype=np.int64),
         np.array([bound for _, bound in series]),
-        any(target_names & own.keys() for own, _ in series),
+        any(group.label_names & own.keys() for own, _ in series),
     )
 
 
@@ -533,9 +532,9 @@ class DemoSource:
         return self._rows(catalog, steps, cluster).frame()  # the evaluator's arrays are freed by then
 
     def _rows(self, catalog: Catalog, steps: list[datetime], cluster: str | None) -> _Rows:
-        evaluator = self._evaluator(catalog, steps)
         rows = _Rows(len(steps))
         for name in self._clusters(cluster):
+            evaluator = self._evaluator(catalog, steps)  # a cluster's arrays serve no other: one each
             selected = {c: self._component(catalog, name, c) for c in (*COMPONENTS, "node")}
             inventory = self._selected(name, catalog.selectors.kube_state_metrics)
             self._inventory(evaluator.probe, rows, catalog, name, inventory, {c: own for c, (own, _) in selected.items()})
@@ -583,9 +582,9 @@ class DemoSource:
             sig for sig in range_catalog.signals
             if sig.kind == "work" and sig.name not in catalog.known_absent(sig.component)
         ]
-        evaluator = self._evaluator(range_catalog, steps)
         rows = _Rows(len(steps))
         for name in self._clusters(cluster):
+            evaluator = self._evaluator(range_catalog, steps)
             for sig in signals:
                 own, cadvisor = self._component(catalog, name, sig.component, node)
                 if own.size or cadvisor.size:
