@@ -435,7 +435,9 @@ class _Rows:
         step, slot = np.nonzero(has)
         # Each column is built over the slots that have rows and then repeated, which pandas does far
         # faster than reading a row's labels each; the values are the same, so is the inferred dtype.
-        used, inverse = np.unique(slot, return_inverse=True)
+        with_rows = np.zeros(len(self.slots), dtype=bool)
+        with_rows[slot] = True
+        used, inverse = np.flatnonzero(with_rows), (np.cumsum(with_rows) - 1)[slot]
         columns = list(zip(*self.slots))
         frame = pd.DataFrame(
             {name: pd.Series(np.array(column, dtype=object)[used]).array.take(inverse)
