@@ -150,8 +150,9 @@ def _split(vector: Vector, group: np.ndarray, count: int) -> _Split:
     if not group.size:
         steps = vector.present.shape[1]
         return _Split(group, np.empty((0, 0, steps)), np.empty((0, steps), dtype=bool), np.empty((0, 0)), [])
-    order = np.argsort(group, kind="stable")
-    vector, group = vector.take(order), group[order]
+    if (np.diff(group) < 0).any():  # in target order, nodes come in order but for cAdvisor-only ones
+        order = np.argsort(group, kind="stable")
+        vector, group = vector.take(order), group[order]
     sizes = np.bincount(group, minlength=count)
     starts = np.cumsum(sizes) - sizes
     used = np.flatnonzero(sizes)

@@ -10,7 +10,7 @@ into several phases (a few incident targets) asks each target, as the writer doe
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,7 +81,8 @@ class _Group:
         return self.targets[0]
 
     @property
-    def families(self):
+    def families(self) -> Mapping[str, _Block]:
+        """The first target's families: their labels and bounds are every target's."""
         return self.first.families
 
     @property

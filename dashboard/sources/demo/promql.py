@@ -95,7 +95,8 @@ def check_profiles(
     """Raise unless each profile's ``q``-quantile is its target (the highest finite bound for a target
     above it), as ``histogram_quantile`` reads them: all profiles of one layout in one call."""
     finite = max(b for b in bounds if not math.isinf(b))
-    measured = _bucket_quantiles(q, np.array(bounds, dtype=float), np.array(profiles, dtype=float).reshape(-1, len(bounds)))
+    counts = np.array(profiles, dtype=float).reshape(-1, len(bounds))
+    measured = _bucket_quantiles(q, np.array(bounds, dtype=float), counts)
     for value, target in zip(measured.tolist(), targets):
         if not math.isclose(value, min(target, finite), rel_tol=1e-9):
             raise AssertionError(f"profile gives {value}, not {min(target, finite)}")

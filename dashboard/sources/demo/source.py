@@ -45,10 +45,25 @@ from dashboard.sources.demo.answers import (
 from dashboard.sources.demo.expressions import Expr, LabelReplace, Number, Select, Time, Unsupported, parse
 from dashboard.sources.demo.fleet import _FleetModel
 from dashboard.sources.demo.groups import _Group, group_targets
-from dashboard.sources.demo.promql import LOOKBACK_SECONDS, _Extrapolation, _extrapolated_rate, _matches, _parse_matchers
+from dashboard.sources.demo.promql import (
+    LOOKBACK_SECONDS,
+    _Extrapolation,
+    _extrapolated_rate,
+    _matches,
+    _parse_matchers,
+)
 from dashboard.sources.demo.scenario import Scenario, _utc_seconds
 from dashboard.sources.demo.series import _Histograms, exposed_name, le_text
-from dashboard.sources.demo.vectors import Labels, Vector, binary, concat, in_target_order, label_replace, no_series, or_
+from dashboard.sources.demo.vectors import (
+    Labels,
+    Vector,
+    binary,
+    concat,
+    in_target_order,
+    label_replace,
+    no_series,
+    or_,
+)
 from dashboard.timeline import range_steps, range_window
 
 
@@ -333,8 +348,8 @@ class _Nodes:
         chosen = []
         for targets in (own, cadvisor):
             on_nodes = [(t, node) for t in targets.tolist() if (node := source._targets[t].node) is not None]
-            chosen.append((np.array([t for t, _ in on_nodes], dtype=np.int64),
-                           np.array([position.setdefault(node, len(position)) for _, node in on_nodes], dtype=np.int64)))
+            node_of = [position.setdefault(node, len(position)) for _, node in on_nodes]
+            chosen.append((np.array([t for t, _ in on_nodes], dtype=np.int64), np.array(node_of, dtype=np.int64)))
         (own, own_node), (cadvisor, cadvisor_node) = chosen
         return _Nodes(list(position), own, own_node, cadvisor, cadvisor_node)
 
@@ -539,7 +554,8 @@ class DemoSource:
             evaluator = self._evaluator(catalog, steps)  # a cluster's arrays serve no other: one each
             selected = {c: self._component(catalog, name, c) for c in (*COMPONENTS, "node")}
             inventory = self._selected(name, catalog.selectors.kube_state_metrics)
-            self._inventory(evaluator.probe, rows, catalog, name, inventory, {c: own for c, (own, _) in selected.items()})
+            own_targets = {c: own for c, (own, _) in selected.items()}
+            self._inventory(evaluator.probe, rows, catalog, name, inventory, own_targets)
             nodes = {c: _Nodes.of(self, own, cadvisor) for c, (own, cadvisor) in selected.items()}
             for sig in catalog.signals:
                 if sig.name in catalog.known_absent(sig.component):

@@ -19,7 +19,10 @@ _LabelSet = frozenset[tuple[str, str]]
 
 
 class Labels:
-    """Label sets interned as ids, and the targets' labels (by position in the source's list)."""
+    """Label sets interned as ids, and the targets' labels (by position in the source's list).
+
+    ``distinct_targets`` says that no two targets carry the same labels, so that series of different
+    targets never match: a vector's answer per node is then its answer over each node's series."""
 
     def __init__(self, targets: Sequence[Mapping[str, str]]):
         self._ids: dict[_LabelSet, int] = {}
