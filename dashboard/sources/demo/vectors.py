@@ -10,6 +10,7 @@ target's labels; otherwise the vector keeps the id of each series' whole label s
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -27,15 +28,17 @@ class Labels:
     def __init__(self, targets: Sequence[Mapping[str, str]]):
         self._ids: dict[_LabelSet, int] = {}
         self.sets: list[_LabelSet] = []
+        self._lock = threading.Lock()  # the app's sessions query one source from several threads
         self.targets = targets
         self.target_key = np.array([self.intern(frozenset(labels.items())) for labels in targets], dtype=np.int64)
         self.distinct_targets = len(set(self.target_key.tolist())) == len(targets)
 
     def intern(self, labels: _LabelSet) -> int:
-        if labels not in self._ids:
-            self._ids[labels] = len(self.sets)
-            self.sets.append(labels)
-        return self._ids[labels]
+        with self._lock:
+            if labels not in self._ids:
+                self._ids[labels] = len(self.sets)
+                self.sets.append(labels)
+            return self._ids[labels]
 
     def keys(self, targets: np.ndarray, own: np.ndarray) -> np.ndarray:
         """The keys of series of these targets with these own label ids (see the module's docstring)."""
