@@ -212,21 +212,18 @@ def group_quantile(buckets: Vector, group: np.ndarray, count: int, q: float) -> 
     steps = buckets.present.shape[1]
     answer = _empty((count, steps))
     split = _split(buckets, group, count)
-    others = list(split.others)
-    if split.regular.size:
-        alike = (split.bounds == split.bounds[:1]).all(axis=1)
-        others += [(int(g), None) for g in split.regular[~alike].tolist()]
-        regular, values, present = split.regular[alike], split.values[alike], split.present[alike]
-        bounds = split.bounds[0]
-        if np.isnan(bounds).any() and present.any():
-            raise Unsupported("the demo cannot take a quantile of series that are not histogram buckets")
-        distinct, position = np.unique(bounds, return_inverse=True)
+    others = [g for g, _ in split.others]
+    # NaN bounds (series that are no buckets) are never alike: quantile() names them.
+    alike = (split.bounds == split.bounds[:1]).all(axis=1)
+    others += split.regular[~alike].tolist()
+    regular, values, present = split.regular[alike], split.values[alike], split.present[alike]
+    if regular.size:
+        distinct, position = np.unique(split.bounds[alike][0], return_inverse=True)
         rates = np.zeros((regular.size, distinct.size, steps))
         for j, p in enumerate(position.reshape(-1).tolist()):  # in series order, as np.add.at adds
             rates[:, p, :] += values[:, j, :]
         rates = rates.transpose(0, 2, 1).reshape(-1, distinct.size)
-        with np.errstate(invalid="ignore"):  # steps without the series are read, then dropped
-            found = _bucket_quantiles(q, distinct, rates).reshape(regular.size, steps)
+        found = _bucket_quantiles(q, distinct, rates).reshape(regular.size, steps)
         finite = ~np.isinf(distinct)
         beyond = np.zeros(found.shape, dtype=bool)
         if finite.any():
@@ -235,7 +232,7 @@ def group_quantile(buckets: Vector, group: np.ndarray, count: int, q: float) -> 
         answer.values[regular] = np.where(present, found, 0.0)
         answer.has[regular] = present & ~np.isnan(found)
         answer.beyond_top_bucket[regular] = present & beyond
-    for g, own in others:
-        one = quantile(own if own is not None else buckets.take(np.flatnonzero(group == g)), q)
+    for g in others:
+        one = quantile(buckets.take(np.flatnonzero(group == g)), q)
         answer.values[g], answer.has[g], answer.beyond_top_bucket[g] = one.values, one.has, one.beyond_top_bucket
     return answer
