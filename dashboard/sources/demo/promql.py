@@ -4,9 +4,9 @@
 ``extrapolatedRate`` (promql, Prometheus 2.x); ``_parse_matchers`` reads the catalog's selectors
 as Prometheus does.
 
-Latency profiles are built from the p99 a node should show with ``quantile_profile``, which
-checks its result with ``histogram_quantile``: what the writer's buckets make Prometheus answer
-is what the demo reports. A latency above the top finite bucket reads as that bound (PLEG's
+Latency profiles are built from the p99 a node should show with ``quantile_profile`` (or, many at
+once, checked together with ``check_profiles``), which checks its result with the same port of
+``bucketQuantile``: what the writer's buckets make Prometheus answer is what the demo reports. A latency above the top finite bucket reads as that bound (PLEG's
 buckets stop at 10 s), as in Prometheus.
 """
 
