@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test screenshots system-deps bench clean
+.PHONY: run test screenshots system-deps clean
 
 # The project itself is installed editable, so `dashboard` imports with PYTHONPATH unset.
 $(VENV)/.installed: requirements.txt pyproject.toml
