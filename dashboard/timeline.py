@@ -14,6 +14,7 @@ Plain Python over pandas and numpy: no streamlit and no HTTP here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
@@ -123,7 +124,7 @@ def judge_range(observations: Observations, catalog: Catalog) -> pd.DataFrame:
     The Python loops run over the catalog's signals and over blocks of steps (each step is judged
     on its own rows, so the blocks change nothing); every step and node is a numpy row.
     """
-    frame = observations.frame
+    frame = _categorical_labels(observations.frame)
     doubts = {(w.component, w.signal) for w in observations.warnings}
     times = frame["time"].array  # compared as it is: no Timestamp per row, no converted copy
     steps = pd.DatetimeIndex(times.unique()).sort_values()
@@ -142,7 +143,9 @@ def judge_range(observations: Observations, catalog: Catalog) -> pd.DataFrame:
 
 def _judge_block(frame: pd.DataFrame, catalog: Catalog, doubts: set) -> pd.DataFrame | None:
     """The verdicts of the steps in ``frame`` in timeline order (None when nothing is expected)."""
-    frame = _plain_labels(frame)
+    # The verdicts' keys as objects; component, scope and signal stay categorical, so that picking
+    # rows by them compares codes rather than a string per row.
+    frame = _plain_labels(frame, ("cluster", "node"))
     frame = frame.assign(node=frame["node"].where(frame["scope"] == "node", "").fillna(""))
     parts = []
     for (component, scope), rows in _expected_rows(frame, catalog).groupby(["component", "scope"], sort=False):
@@ -162,9 +165,18 @@ def _judge_block(frame: pd.DataFrame, catalog: Catalog, doubts: set) -> pd.DataF
     return timeline[TIMELINE_COLUMNS]
 
 
-def _plain_labels(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with its label columns as objects (a source may send them categorical), missing as None."""
-    labels = [column for column in LABEL_COLUMNS if column in frame]
+def _categorical_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its label columns categorical, as the Prometheus source sends them: each block
+    then turns codes back into objects (:func:`_plain_labels`), a take from a few categories, where
+    a string column (the demo's) costs a conversion per row and block."""
+    converted = {column: "category" for column in LABEL_COLUMNS
+                 if column in frame and not isinstance(frame[column].dtype, pd.CategoricalDtype)}
+    return frame.astype(converted) if converted else frame
+
+
+def _plain_labels(frame: pd.DataFrame, columns: Sequence[str] = LABEL_COLUMNS) -> pd.DataFrame:
+    """``frame`` with these label columns as objects (a source may send them categorical), missing as None."""
+    labels = [column for column in columns if column in frame]
     plain = frame.astype({column: object for column in labels})
     for column in labels:
         plain[column] = plain[column].where(plain[column].notna(), None)
