@@ -214,6 +214,8 @@ def _judge_rows(rows: pd.DataFrame, measured: pd.DataFrame, signals: list[Signal
     index = pd.MultiIndex.from_frame(rows[keys])
     # The instant judge keeps the last value of a duplicated key; so does this.
     measured = measured.drop_duplicates([*keys, "signal"], keep="last")
+    if isinstance(measured["signal"].dtype, pd.CategoricalDtype):  # one column per signal of this component
+        measured = measured.assign(signal=measured["signal"].cat.remove_unused_categories())
     wide = measured.assign(present=1.0).set_index([*keys, "signal"])[["value", "present"]].unstack("signal")
     wide = wide.reindex(index)
     count = len(rows)
