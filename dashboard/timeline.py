@@ -167,8 +167,9 @@ def _judge_block(frame: pd.DataFrame, catalog: Catalog, doubts: set) -> pd.DataF
 
 def _categorical_labels(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its label columns categorical, as the Prometheus source sends them: each block
-    then turns codes back into objects (:func:`_plain_labels`), a take from a few categories, where
-    a string column (the demo's) costs a conversion per row and block."""
+    then picks rows by comparing codes and turns only its keys back into objects (a take from a few
+    categories), where a string column (the demo's) would cost a comparison and a conversion per
+    row and block."""
     converted = {column: "category" for column in LABEL_COLUMNS
                  if column in frame and not isinstance(frame[column].dtype, pd.CategoricalDtype)}
     return frame.astype(converted) if converted else frame
