@@ -29,6 +29,7 @@ from dashboard.durations import parse_duration
 from dashboard.health import evaluate
 from dashboard.sources.demo import demo_scenario, write_openmetrics
 from dashboard.sources.prometheus import PrometheusSettings, PrometheusSource
+from bench.peak_rss import MEASURE_CLI
 from harness.promserver import start_prometheus
 
 CATALOG = PRESETS["kube-prometheus-stack"]
@@ -48,23 +49,10 @@ def raw_query_seconds(url: str, at: datetime) -> tuple[float, int]:
     return total, size
 
 
-# Runs the CLI in-process in a fresh interpreter and reports that interpreter's own peak RSS
-# (RUSAGE_CHILDREN would also count promtool, a much bigger child of this script).
-_MEASURE_CLI = """
-import resource, runpy, sys
-sys.argv = ["dashboard", *sys.argv[1:]]
-try:
-    runpy.run_module("dashboard", run_name="__main__")
-except SystemExit:
-    pass
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
-"""
-
-
 def cli_peak_rss_mib(url: str, at: datetime) -> float:
     """Peak RSS of one ``python -m dashboard health --format json`` run, in MiB."""
     completed = subprocess.run(
-        [sys.executable, "-c", _MEASURE_CLI, "health", "--prometheus-url", url, "--at", str(at.timestamp()),
+        [sys.executable, "-c", MEASURE_CLI, "health", "--prometheus-url", url, "--at", str(at.timestamp()),
          "--format", "json"],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )

@@ -35,6 +35,7 @@ from dashboard.sources.demo import DemoSource, demo_scenario, write_openmetrics
 from dashboard.sources.prometheus import PrometheusSettings, PrometheusSource
 from dashboard.sources.base import SourceError
 from dashboard.timeline import evaluate_range, range_steps, range_window, split_steps
+from bench.peak_rss import MEASURE_CLI
 from harness.promserver import start_prometheus
 
 CATALOG = PRESETS["kube-prometheus-stack"]
@@ -60,23 +61,10 @@ def raw_range_seconds(url: str, start: datetime, end: datetime, step: timedelta)
     return total, slowest, size
 
 
-# Runs the CLI in a fresh interpreter and reports that interpreter's own peak RSS (RUSAGE_CHILDREN
-# would also count promtool, a much bigger child of this script).
-_MEASURE_CLI = """
-import resource, runpy, sys
-sys.argv = ["dashboard", *sys.argv[1:]]
-try:
-    runpy.run_module("dashboard", run_name="__main__")
-except SystemExit:
-    pass
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
-"""
-
-
 def cli_peak_rss_mib(url: str, start: datetime, end: datetime, step: str) -> float:
     """Peak RSS of one ``python -m dashboard timeline --format csv`` run, in MiB."""
     completed = subprocess.run(
-        [sys.executable, "-c", _MEASURE_CLI, "timeline", "--prometheus-url", url, "--start", str(start.timestamp()),
+        [sys.executable, "-c", MEASURE_CLI, "timeline", "--prometheus-url", url, "--start", str(start.timestamp()),
          "--end", str(end.timestamp()), "--step", step, "--format", "csv"],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         # the bench's deadlines: a day of 500 nodes is more than the defaults (10 s, 60 s) allow
