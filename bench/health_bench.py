@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -29,7 +27,7 @@ from dashboard.durations import parse_duration
 from dashboard.health import evaluate
 from dashboard.sources.demo import demo_scenario, write_openmetrics
 from dashboard.sources.prometheus import PrometheusSettings, PrometheusSource
-from bench.peak_rss import MEASURE_CLI
+from bench import peak_rss
 from harness.promserver import start_prometheus
 
 CATALOG = PRESETS["kube-prometheus-stack"]
@@ -51,12 +49,7 @@ def raw_query_seconds(url: str, at: datetime) -> tuple[float, int]:
 
 def cli_peak_rss_mib(url: str, at: datetime) -> float:
     """Peak RSS of one ``python -m dashboard health --format json`` run, in MiB."""
-    completed = subprocess.run(
-        [sys.executable, "-c", MEASURE_CLI, "health", "--prometheus-url", url, "--at", str(at.timestamp()),
-         "--format", "json"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    return int(completed.stderr.strip().splitlines()[-1]) / 1024
+    return peak_rss.cli_peak_rss_mib(["health", "--prometheus-url", url, "--at", str(at.timestamp()), "--format", "json"])
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ seconds), backfills it with promtool, starts Prometheus on 127.0.0.1, then measu
   parallelism) against the summed time of the same raw ``query_range`` calls sent one by one with
   plain requests (the overhead ratio, target <= 1.3x);
 - peak RSS of one CLI timeline (``python -m dashboard timeline --format csv``) in a child process,
-  over ``--cli-runs`` runs, since it varies with how the answers' decoding overlaps (target <= 400 MB);
+  over ``--cli-runs`` runs, since it varies between runs (target <= 400 MB);
 - the embedded demo's timeline (``--demo-nodes`` nodes, the CLI's default 6 h at 5 m).
 
 Usage: ``.venv/bin/python -m bench.timeline_bench --nodes 500 --range 24h --step 5m``
@@ -18,9 +18,7 @@ Usage: ``.venv/bin/python -m bench.timeline_bench --nodes 500 --range 24h --step
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +33,7 @@ from dashboard.sources.demo import DemoSource, demo_scenario, write_openmetrics
 from dashboard.sources.prometheus import PrometheusSettings, PrometheusSource
 from dashboard.sources.base import SourceError
 from dashboard.timeline import evaluate_range, range_steps, range_window, split_steps
-from bench.peak_rss import MEASURE_CLI
+from bench import peak_rss
 from harness.promserver import start_prometheus
 
 CATALOG = PRESETS["kube-prometheus-stack"]
@@ -63,14 +61,12 @@ def raw_range_seconds(url: str, start: datetime, end: datetime, step: timedelta)
 
 def cli_peak_rss_mib(url: str, start: datetime, end: datetime, step: str) -> float:
     """Peak RSS of one ``python -m dashboard timeline --format csv`` run, in MiB."""
-    completed = subprocess.run(
-        [sys.executable, "-c", MEASURE_CLI, "timeline", "--prometheus-url", url, "--start", str(start.timestamp()),
-         "--end", str(end.timestamp()), "--step", step, "--format", "csv"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    return peak_rss.cli_peak_rss_mib(
+        ["timeline", "--prometheus-url", url, "--start", str(start.timestamp()), "--end", str(end.timestamp()),
+         "--step", step, "--format", "csv"],
         # the bench's deadlines: a day of 500 nodes is more than the defaults (10 s, 60 s) allow
-        env={**os.environ, "PROMETHEUS_TIMEOUT": "300", "PROMETHEUS_EVALUATION_TIMEOUT": "600"},
+        env={"PROMETHEUS_TIMEOUT": "300", "PROMETHEUS_EVALUATION_TIMEOUT": "600"},
     )
-    return int(completed.stderr.strip().splitlines()[-1]) / 1024
 
 
 def demo_seconds(nodes: int, step: timedelta) -> tuple[float, int]:
