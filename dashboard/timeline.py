@@ -14,9 +14,10 @@ Plain Python over pandas and numpy: no streamlit and no HTTP here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -36,7 +37,8 @@ INCIDENT_COLUMNS = [
 ]
 SERIES_COLUMNS = ["time", "cluster", "component", "signal", "value"]
 _BY_RANK = np.array(tuple(Verdict), dtype=object)  # Verdict iterates in rank order
-_HEALTHY, _DEGRADED, _UNHEALTHY = Verdict.HEALTHY.rank, Verdict.DEGRADED.rank, Verdict.UNHEALTHY.rank
+_HEALTHY, _DEGRADED = Verdict.HEALTHY.rank, Verdict.DEGRADED.rank
+_UNKNOWN, _UNHEALTHY = Verdict.UNKNOWN.rank, Verdict.UNHEALTHY.rank
 
 
 class RangeSource(Protocol):
@@ -115,117 +117,220 @@ def evaluate_range(
 
 JUDGED_ROWS_AT_ONCE = 50_000
 """Observation rows judged together: a long range is judged in blocks of whole steps, so that the
-judge's working copies stay small next to the observations themselves."""
+judge's working arrays stay small next to the observations themselves."""
 
 
 def judge_range(observations: Observations, catalog: Catalog) -> pd.DataFrame:
     """The instant judge's rules over a frame with a ``time`` column, vectorised over (time × node).
 
-    The Python loops run over the catalog's signals and over blocks of steps (each step is judged
-    on its own rows, so the blocks change nothing); every step and node is a numpy row.
+    Every row's labels become small integers once (:class:`_Labels`), and each block of steps is
+    judged on integer keys: the Python loops run over the catalog's signals and over the blocks
+    (each step is judged on its own rows, so the blocks change nothing); every step and node is a
+    numpy element.
     """
-    frame = _categorical_labels(observations.frame)
-    doubts = {(w.component, w.signal) for w in observations.warnings}
-    times = frame["time"].array  # compared as it is: no Timestamp per row, no converted copy
-    steps = pd.DatetimeIndex(times.unique()).sort_values()
-    per_block = max(1, len(steps) * JUDGED_ROWS_AT_ONCE // max(len(frame), 1))
-    blocks = []
-    for first in range(0, len(steps), per_block):
-        block = steps[first:first + per_block]
-        rows = frame if len(block) == len(steps) else frame[(times >= block[0]) & (times <= block[-1])]
-        if (judged := _judge_block(rows, catalog, doubts)) is not None:
-            blocks.append(judged)
-    if not blocks:
+    frame = observations.frame
+    if frame.empty:
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
-    # Blocks are whole steps in time order, each sorted by time first: together they are sorted.
-    return pd.concat(blocks, ignore_index=True)
+    labels = _Labels.of(frame)
+    doubts = {(w.component, w.signal) for w in observations.warnings}
+    by_step = np.argsort(labels.step, kind="stable")  # each step's rows, in the frame's order
+    bounds = np.searchsorted(labels.step[by_step], np.arange(len(labels.steps) + 1))
+    per_block = max(1, len(labels.steps) * JUDGED_ROWS_AT_ONCE // len(frame))
+    blocks = [
+        judged for first in range(0, len(labels.steps), per_block)
+        if (judged := _judge_block(labels, by_step[bounds[first]:bounds[min(first + per_block, len(labels.steps))]],
+                                   catalog, doubts)) is not None
+    ]
+    return _Judged.concat(blocks).frame(labels) if blocks else pd.DataFrame(columns=TIMELINE_COLUMNS)
 
 
-def _judge_block(frame: pd.DataFrame, catalog: Catalog, doubts: set) -> pd.DataFrame | None:
-    """The verdicts of the steps in ``frame`` in timeline order (None when nothing is expected)."""
-    # The verdicts' keys as objects; component, scope and signal stay categorical, so that picking
-    # rows by them compares codes rather than a string per row.
-    frame = _plain_labels(frame, ("cluster", "node"))
-    frame = frame.assign(node=frame["node"].where(frame["scope"] == "node", "").fillna(""))
+@dataclass(frozen=True)
+class _Labels:
+    """The observations' labels as integers: each label is its rank among the column's sorted
+    values (so that ordering ranks orders the words), with the words in that order.
+
+    A missing cluster ranks last (``None``, as pandas sorts it); ``node`` is the key the judge
+    uses, "" for a roll-up's row and for a node row without a node label; the other columns are -1
+    where missing.
+    """
+
+    step: np.ndarray
+    cluster: np.ndarray
+    node: np.ndarray
+    component: np.ndarray
+    signal: np.ndarray
+    scope: np.ndarray
+    value: np.ndarray
+    steps: pd.DatetimeIndex
+    clusters: np.ndarray
+    nodes: np.ndarray
+    components: np.ndarray
+    signal_names: np.ndarray
+    scopes: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _Labels:
+        step, steps = pd.factorize(frame["time"], sort=True)
+        cluster, clusters = _ranked(frame["cluster"])
+        cluster = np.where(cluster < 0, len(clusters), cluster)
+        component, components = _ranked(frame["component"])
+        signal, signal_names = _ranked(frame["signal"])
+        scope, scopes = _ranked(frame["scope"])
+        node, nodes = _ranked(frame["node"])
+        if not (len(nodes) and nodes[0] == ""):  # "" sorts first
+            node, nodes = node + 1, np.concatenate([np.array([""], dtype=object), nodes])
+        node = np.where((scope == _code(scopes, "node")) & (node >= 0), node, 0)
+        return cls(
+            step.astype(np.int32), cluster, node, component, signal, scope, frame["value"].to_numpy(dtype=float),
+            pd.DatetimeIndex(steps), np.concatenate([clusters, np.array([None], dtype=object)]), nodes,
+            components, signal_names, scopes,
+        )
+
+
+def _ranked(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's label as its rank among the column's values in sorted order (-1 where missing),
+    and those values in that order (a categorical column is ranked through its categories)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        words = np.asarray(column.cat.categories, dtype=object)
+        order = np.argsort(words, kind="stable")
+        rank = np.empty(len(words) + 1, dtype=np.int32)
+        rank[order] = np.arange(len(words), dtype=np.int32)
+        rank[-1] = -1  # a missing label's code, -1, picks this
+        return rank[column.cat.codes.to_numpy()], words[order]
+    codes, words = pd.factorize(column, sort=True)
+    return codes.astype(np.int32), np.asarray(words, dtype=object)
+
+
+def _code(words: np.ndarray, word: str) -> int:
+    """The rank of ``word`` among ``words`` (sorted), or -2, which no row has, when it is not there."""
+    at = int(np.searchsorted(words, word)) if len(words) and isinstance(words[0], str) else 0
+    return at if at < len(words) and words[at] == word else -2
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """Verdicts as arrays: each row's step, cluster and node ranks (as :class:`_Labels`), whether it
+    is a node's (not the roll-up's), its component's rank, its verdict's rank, and what decided it."""
+
+    step: np.ndarray
+    cluster: np.ndarray
+    node: np.ndarray
+    per_node: np.ndarray
+    component: np.ndarray
+    verdict: np.ndarray
+    signal: np.ndarray
+    value: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: Sequence[_Judged]) -> _Judged:
+        return cls(*(np.concatenate([getattr(part, f.name) for part in parts]) for f in fields(cls)))
+
+    def frame(self, labels: _Labels) -> pd.DataFrame:
+        """The timeline in :data:`TIMELINE_COLUMNS`, ordered as the instant judge orders a step's
+        verdicts (cluster, its roll-up first, node, component) step after step."""
+        order = np.lexsort((self.component, self.node, self.per_node, self.cluster, self.step))
+        per_node = self.per_node[order]
+        node = labels.nodes[self.node[order]]
+        node[~per_node] = None
+        return pd.DataFrame({
+            "time": labels.steps.take(self.step[order]),
+            "cluster": pd.Series(labels.clusters[self.cluster[order]], dtype=object),
+            "node": pd.Series(node, dtype=object),
+            "component": pd.Series(labels.components[self.component[order]], dtype="str"),
+            "scope": pd.Series(np.where(per_node, "node", "cluster"), dtype="str"),
+            "verdict": pd.Series(_BY_RANK[self.verdict[order]], dtype="str"),
+            "signal": pd.Series(self.signal[order], dtype=object),
+            "value": self.value[order],
+        }, columns=TIMELINE_COLUMNS)
+
+
+def _judge_block(labels: _Labels, rows: np.ndarray, catalog: Catalog, doubts: set) -> _Judged | None:
+    """The verdicts of the steps whose observation rows are ``rows`` (None when nothing is expected)."""
+    first_step = int(labels.step[rows].min())
+    step, cluster, node = labels.step[rows] - first_step, labels.cluster[rows], labels.node[rows]
+    component, signal, scope = labels.component[rows], labels.signal[rows], labels.scope[rows]
+    clusters, nodes = len(labels.clusters), len(labels.nodes)
+    key = (step.astype(np.int64) * clusters + cluster) * nodes + node  # (step, cluster, node) in that order
+    measured = _Measured.of(key, component, signal, labels.value[rows], keys=(int(step.max()) + 1) * clusters * nodes,
+                            signal_names=labels.signal_names)
     parts = []
-    for (component, scope), rows in _expected_rows(frame, catalog).groupby(["component", "scope"], sort=False):
-        signals = [
-            sig for sig in catalog.signals
-            if sig.component == component and (scope == "node" or sig.rollup)
-        ]
-        parts.append(_judge_rows(rows.reset_index(drop=True), frame[frame["component"] == component], signals, doubts))
-    if not parts:
-        return None
-    timeline = pd.concat(parts, ignore_index=True)
-    timeline["cluster_first"] = timeline["scope"] == "node"
-    timeline = timeline.sort_values(["time", "cluster", "cluster_first", "node", "component"], kind="stable")
-    # object columns, as the instant judge's: the roll-up's node and a healthy row's signal are None
-    timeline["node"] = timeline["node"].astype(object).where(timeline["scope"] == "node", None)
-    timeline["signal"] = timeline["signal"].astype(object).where(timeline["signal"].notna(), None)
-    return timeline[TIMELINE_COLUMNS]
+    for name, scope_name, expected in _expected_keys(key, component, signal, scope, labels, catalog, nodes):
+        signals = [sig for sig in catalog.signals
+                   if sig.component == name and (scope_name == "node" or sig.rollup)]
+        code = _code(labels.components, name)
+        verdict, decided, value = _judge_keys(len(expected), partial(measured.at, expected, code), signals, doubts)
+        per_step = clusters * nodes
+        parts.append(_Judged(
+            expected // per_step + first_step, expected // nodes % clusters, expected % nodes,
+            np.full(len(expected), scope_name == "node"), np.full(len(expected), code, dtype=np.int32),
+            verdict, decided, value,
+        ))
+    return _Judged.concat(parts) if parts else None
 
 
-def _categorical_labels(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with its label columns categorical, as the Prometheus source sends them: each block
-    then picks rows by comparing codes and turns only its keys back into objects (a take from a few
-    categories), where a string column (the demo's) would cost a comparison and a conversion per
-    row and block."""
-    converted = {column: "category" for column in LABEL_COLUMNS
-                 if column in frame and not isinstance(frame[column].dtype, pd.CategoricalDtype)}
-    return frame.astype(converted) if converted else frame
+@dataclass(frozen=True)
+class _Measured:
+    """A block's observations by (component, signal, key), the last row of a duplicated one kept as
+    the instant judge keeps it: sorted keys and their values."""
+
+    combined: np.ndarray
+    values: np.ndarray
+    keys: int
+    signal_names: np.ndarray
+
+    @classmethod
+    def of(cls, key: np.ndarray, component: np.ndarray, signal: np.ndarray, value: np.ndarray, *, keys: int,
+           signal_names: np.ndarray) -> _Measured:
+        named = (component >= 0) & (signal >= 0)
+        combined = (component[named].astype(np.int64) * len(signal_names) + signal[named]) * keys + key[named]
+        unique, first_from_end = np.unique(combined[::-1], return_index=True)
+        return cls(unique, value[named][len(combined) - 1 - first_from_end], keys, signal_names)
+
+    def at(self, keys: np.ndarray, component: int, signal_name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The value of ``signal_name`` sent for each of ``keys`` (sorted) of a component, and
+        whether one was (NaN and False where not)."""
+        signal = _code(self.signal_names, signal_name)
+        if component < 0 or signal < 0:
+            return np.full(len(keys), np.nan), np.zeros(len(keys), dtype=bool)
+        base = (component * len(self.signal_names) + signal) * self.keys
+        low, high = np.searchsorted(self.combined, [base, base + self.keys])
+        sent_keys, sent = self.combined[low:high] - base, self.values[low:high]
+        if not len(sent_keys):
+            return np.full(len(keys), np.nan), np.zeros(len(keys), dtype=bool)
+        at = np.minimum(np.searchsorted(sent_keys, keys), len(sent_keys) - 1)
+        present = sent_keys[at] == keys
+        return np.where(present, sent[at], np.nan), present
 
 
-def _plain_labels(frame: pd.DataFrame, columns: Sequence[str] = LABEL_COLUMNS) -> pd.DataFrame:
-    """``frame`` with these label columns as objects (a source may send them categorical), missing as None."""
-    labels = [column for column in columns if column in frame]
-    plain = frame.astype({column: object for column in labels})
-    for column in labels:
-        plain[column] = plain[column].where(plain[column].notna(), None)
-    return plain
-
-
-def _expected_rows(frame: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
-    """Which (time, cluster, node, component, scope) must have a verdict: the instant judge's rules,
-    read from the catalog (``Catalog.expected_on``, ``Catalog.rolls_up``)."""
-    keys = ["time", "cluster", "node"]
-    per_node = frame["scope"] == "node"
-    inventory = per_node & (frame["component"] == "inventory")
-    parts = []
-    hosting: dict[str, pd.DataFrame] = {}  # the (time, cluster, node) of each host list, found once
-    for component, hosts in catalog.expected_on:
-        if component not in catalog.components:
+def _expected_keys(key: np.ndarray, component: np.ndarray, signal: np.ndarray, scope: np.ndarray, labels: _Labels,
+                   catalog: Catalog, nodes: int) -> list[tuple[str, str, np.ndarray]]:
+    """Which (step, cluster, node) keys must have a verdict of each component and scope: the instant
+    judge's rules, read from the catalog (``Catalog.expected_on``, ``Catalog.rolls_up``)."""
+    per_node = scope == _code(labels.scopes, "node")
+    inventory = per_node & (component == _code(labels.components, "inventory"))
+    hosting: dict[str, np.ndarray] = {}  # the keys of each host list, found once
+    expected = []
+    for name, hosts in catalog.expected_on:
+        if name not in catalog.components:
             continue
         if hosts not in hosting:
-            alike = [c for c, h in catalog.expected_on if h == hosts]  # components expected on the same nodes
-            chosen = (inventory & (frame["signal"] == hosts)) | (per_node & frame["component"].isin(alike))
-            hosting[hosts] = frame.loc[chosen, keys].drop_duplicates()
-        pairs = hosting[hosts]
-        parts.append(pairs.assign(component=component, scope="node"))
-        if catalog.rolls_up(component):
-            rolled = frame.loc[(frame["scope"] == "cluster") & (frame["component"] == component), ["time", "cluster"]]
-            clusters = pd.concat([pairs[["time", "cluster"]], rolled]).drop_duplicates()
-            parts.append(clusters.assign(node="", component=component, scope="cluster"))
-    columns = [*keys, "component", "scope"]
-    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+            alike = [_code(labels.components, c) for c, h in catalog.expected_on if h == hosts]  # on the same nodes
+            listed = inventory & (signal == _code(labels.signal_names, hosts))
+            hosting[hosts] = np.unique(key[listed | (per_node & np.isin(component, alike))])
+        if len(hosting[hosts]):
+            expected.append((name, "node", hosting[hosts]))
+        if catalog.rolls_up(name):
+            rolled = key[(scope == _code(labels.scopes, "cluster")) & (component == _code(labels.components, name))]
+            steps_and_clusters = np.unique(np.concatenate([hosting[hosts] // nodes, rolled // nodes]))
+            if len(steps_and_clusters):
+                expected.append((name, "cluster", steps_and_clusters * nodes))  # node "" ranks 0
+    return expected
 
 
-def _judge_rows(rows: pd.DataFrame, measured: pd.DataFrame, signals: list[Signal], doubts: set) -> pd.DataFrame:
-    """:func:`dashboard.health._judge_one` for many rows of one component and scope at once."""
-    keys = ["time", "cluster", "node"]
-    index = pd.MultiIndex.from_frame(rows[keys])
-    # The instant judge keeps the last value of a duplicated key; so does this.
-    measured = measured.drop_duplicates([*keys, "signal"], keep="last")
-    if isinstance(measured["signal"].dtype, pd.CategoricalDtype):  # one column per signal of this component
-        measured = measured.assign(signal=measured["signal"].cat.remove_unused_categories())
-    wide = measured.assign(present=1.0).set_index([*keys, "signal"])[["value", "present"]].unstack("signal")
-    wide = wide.reindex(index)
-    count = len(rows)
-
-    def column(name: str, part: str) -> np.ndarray:
-        if (part, name) not in wide.columns:
-            return np.full(count, np.nan)
-        return wide[(part, name)].to_numpy(dtype=float)
-
+def _judge_keys(count: int, column: Callable[[str], tuple[np.ndarray, np.ndarray]], signals: list[Signal], doubts: set) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`dashboard.health._judge_one` for ``count`` rows of one component and scope at once:
+    each row's verdict rank, the signal that decided it (None where none) and its value.
+    ``column(signal)`` gives a signal's value per row and whether it was sent."""
     has_any = np.zeros(count, dtype=bool)
     up_invalid = np.zeros(count, dtype=bool)
     evidence = np.zeros(count, dtype=bool)
@@ -235,8 +340,7 @@ def _judge_rows(rows: pd.DataFrame, measured: pd.DataFrame, signals: list[Signal
     missing = np.full(count, None, dtype=object)  # the first work or up signal without usable data
     missing_value = np.full(count, np.nan)
     for sig in signals:
-        sent = column(sig.name, "value")
-        present = ~np.isnan(column(sig.name, "present"))
+        sent, present = column(sig.name)
         has_any |= present
         valid = present & sig.valid(sent)
         if sig.kind == "resource":
@@ -244,7 +348,7 @@ def _judge_rows(rows: pd.DataFrame, measured: pd.DataFrame, signals: list[Signal
         if sig.kind == "up":
             up_invalid |= present & ~valid
         level, shown = _levels(sig, np.where(valid, sent, 0.0))
-        beyond = ~np.isnan(column(beyond_top_bucket(sig.name), "present"))
+        beyond = column(beyond_top_bucket(sig.name))[1]
         lower_bound = beyond | ((sig.component, sig.name) in doubts)
         counted = valid & ~(lower_bound & (level == _HEALTHY))
         worse = counted & (level > worst)
@@ -257,22 +361,26 @@ def _judge_rows(rows: pd.DataFrame, measured: pd.DataFrame, signals: list[Signal
         missing[blame] = sig.name
         missing_value[blame] = np.where(present, sent, np.nan)[blame]
 
-    verdict = _BY_RANK[worst]
     breached = worst > _HEALTHY
     unknown = ~breached & (up_invalid | ~has_any | ~evidence)
-    verdict[unknown] = Verdict.UNKNOWN
+    verdict = np.where(unknown, _UNKNOWN, worst).astype(np.int8)
     signal = np.where(breached, decided, None)
     value = np.where(breached, decided_value, np.nan)
     # up sent as garbage decides an unknown; otherwise the first signal with no usable data, if any
     # series at all was there (with none, nothing in particular is to blame).
     blamed = unknown & has_any
     signal[blamed] = np.where(up_invalid, "up", missing)[blamed]
-    value[blamed] = np.where(up_invalid, column("up", "value"), missing_value)[blamed]
-    judged = rows.copy()
-    judged["verdict"] = verdict
-    judged["signal"] = signal
-    judged["value"] = value.astype(float)
-    return judged
+    value[blamed] = np.where(up_invalid, column("up")[0], missing_value)[blamed]
+    return verdict, signal, value.astype(float)
+
+
+def _plain_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its label columns as objects (a source may send them categorical), missing as None."""
+    labels = [column for column in LABEL_COLUMNS if column in frame]
+    plain = frame.astype({column: object for column in labels})
+    for column in labels:
+        plain[column] = plain[column].where(plain[column].notna(), None)
+    return plain
 
 
 def _levels(sig: Signal, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
