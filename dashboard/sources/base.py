@@ -9,11 +9,12 @@ simply has no row: absence is information, never a default.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
 from dashboard.catalog import Catalog
@@ -72,3 +73,16 @@ def observation_frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=OBSERVATION_COLUMNS)
     frame["value"] = frame["value"].astype(float)
     return frame
+
+
+
+def label_codes(labels: Sequence[str | None]) -> tuple[np.ndarray, pd.Index]:
+    """The labels of a range frame's series as codes into sorted categories (-1 for None), for a
+    categorical label column (``pd.Categorical.from_codes``) with a code per row.
+
+    A range is millions of rows over far fewer series: a label per row as an object or a string
+    would cost pointers or bytes a row (and a second copy while concatenating), where codes cost a
+    few bytes, and the judge reads the codes rather than comparing words.
+    """
+    codes, categories = pd.factorize(pd.Series(labels, dtype=object), sort=True)
+    return codes.astype(np.int32), categories

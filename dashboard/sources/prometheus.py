@@ -37,7 +37,9 @@ from dashboard.catalog import (  # the builder, to ask for the work signals alon
 )
 from dashboard.config import PrometheusSettings
 from dashboard.redaction import redact, secret_forms
-from dashboard.sources.base import LABEL_COLUMNS, Observations, SourceError, SourceWarning, observation_frame
+from dashboard.sources.base import (
+    LABEL_COLUMNS, Observations, SourceError, SourceWarning, label_codes, observation_frame,
+)
 from dashboard.sources.deadline import DeadlineAdapter, deadline
 from dashboard.timeline import range_steps, range_window, split_steps
 
@@ -394,21 +396,15 @@ def _range_rows(query: Query, result: list[dict], catalog: Catalog, steps: list[
 
 
 def _range_frame(answers: list[_RangeRows], steps: list[datetime]) -> pd.DataFrame:
-    """Every answer's rows as one observation frame with a ``time`` column.
-
-    The label columns are categorical: a day of 500 nodes is millions of rows, and a label per row
-    as an object would cost five pointers a row (and a second copy while concatenating), where codes
-    cost a few bytes. The values repeat per series, so they are factorised per series, not per row.
-    """
+    """Every answer's rows as one observation frame with a ``time`` column, its label columns
+    categorical (:func:`~dashboard.sources.base.label_codes`), factorised per series, not per row."""
     counts = [count for answer in answers for count in answer.counts]
     series_labels = [labels for answer in answers for labels in answer.labels]
     step_index = np.concatenate([answer.step_index for answer in answers]) if answers else np.empty(0, dtype=np.int32)
     columns: dict[str, object] = {"time": pd.DatetimeIndex(steps)[step_index]}
     for position, column in enumerate(LABEL_COLUMNS):
-        codes, categories = pd.factorize(
-            pd.Series([labels[position] for labels in series_labels], dtype=object), sort=True
-        )
-        columns[column] = pd.Categorical.from_codes(np.repeat(codes.astype(np.int32), counts), categories=categories)
+        codes, categories = label_codes([labels[position] for labels in series_labels])
+        columns[column] = pd.Categorical.from_codes(np.repeat(codes, counts), categories=categories)
     columns["value"] = np.concatenate([answer.values for answer in answers]) if answers else np.empty(0)
     return pd.DataFrame(columns, copy=False)  # each column was built for this frame: no second copy
 

@@ -32,7 +32,7 @@ import pandas as pd
 
 from dashboard.catalog import COMPONENTS, Catalog, Signal, beyond_top_bucket
 from dashboard.durations import parse_duration
-from dashboard.sources.base import OBSERVATION_COLUMNS, Observations, observation_frame
+from dashboard.sources.base import OBSERVATION_COLUMNS, Observations, label_codes, observation_frame
 from dashboard.sources.demo.answers import (
     Answer,
     aggregate,
@@ -442,8 +442,9 @@ class _Rows:
         self.values.append(values)
         self.has.append(has)
 
-    def frame(self) -> tuple[pd.DataFrame, np.ndarray]:
-        """The observation frame, step after step, and each row's step."""
+    def frame(self, *, categorical: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+        """The observation frame, step after step, and each row's step; ``categorical`` labels for
+        a range, as the Prometheus source sends them (:func:`~dashboard.sources.base.label_codes`)."""
         if not self.slots:
             return observation_frame([]), np.empty(0, dtype=int)
         has = np.concatenate(self.has).T
@@ -453,12 +454,15 @@ class _Rows:
         with_rows = np.zeros(len(self.slots), dtype=bool)
         with_rows[slot] = True
         used, inverse = np.flatnonzero(with_rows), (np.cumsum(with_rows) - 1)[slot]
-        columns = list(zip(*self.slots))
-        frame = pd.DataFrame(
-            {name: pd.Series(np.array(column, dtype=object)[used]).array.take(inverse)
-             for name, column in zip(OBSERVATION_COLUMNS, columns)},
-            columns=OBSERVATION_COLUMNS,
-        )
+        columns = [np.array(column, dtype=object)[used] for column in zip(*self.slots)]
+        if categorical:
+            labels = {}
+            for name, column in zip(OBSERVATION_COLUMNS, columns):
+                codes, categories = label_codes(column)
+                labels[name] = pd.Categorical.from_codes(codes[inverse], categories=categories)
+        else:
+            labels = {name: pd.Series(column).array.take(inverse) for name, column in zip(OBSERVATION_COLUMNS, columns)}
+        frame = pd.DataFrame(labels, columns=OBSERVATION_COLUMNS)
         frame["value"] = np.concatenate(self.values).T[has].astype(float)
         return frame, step
 
@@ -542,11 +546,12 @@ class DemoSource:
         return _Evaluator(_Probe(self.scenario, at_ms, round(parse_duration(catalog.window) * 1000)), self)
 
     def _evaluate(
-        self, catalog: Catalog, steps: list[datetime], cluster: str | None
+        self, catalog: Catalog, steps: list[datetime], cluster: str | None, *, categorical: bool = False
     ) -> tuple[pd.DataFrame, np.ndarray]:
         """The catalog's signals at every step, as its queries would read them from the written
         series: the observation frame and each row's step."""
-        return self._rows(catalog, steps, cluster).frame()  # the evaluator's arrays are freed by then
+        # the evaluator's arrays are freed by the time the frame is built
+        return self._rows(catalog, steps, cluster).frame(categorical=categorical)
 
     def _rows(self, catalog: Catalog, steps: list[datetime], cluster: str | None) -> _Rows:
         rows = _Rows(len(steps))
@@ -580,7 +585,7 @@ class DemoSource:
         at each step (all steps evaluated at once), with the rate window max(window, step) as the
         Prometheus source uses."""
         steps = range_steps(start, end, step)
-        frame, step_of_row = self._evaluate(range_window(catalog, step), steps, cluster)
+        frame, step_of_row = self._evaluate(range_window(catalog, step), steps, cluster, categorical=True)
         return Observations(_timed(frame, steps, step_of_row), source=self.description)
 
     def observe_series(
@@ -590,7 +595,8 @@ class DemoSource:
         """Every work signal at every step over all of a cluster's series (or one node's), as the
         Prometheus source's per-cluster (or node-picked) queries read them."""
         steps = range_steps(start, end, step)
-        frame, step_of_row = self._series_rows(catalog, range_window(catalog, step), steps, cluster, node).frame()
+        rows = self._series_rows(catalog, range_window(catalog, step), steps, cluster, node)
+        frame, step_of_row = rows.frame(categorical=True)
         return Observations(_timed(frame, steps, step_of_row), source=self.description)
 
     def _series_rows(
