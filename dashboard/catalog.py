@@ -13,6 +13,7 @@ part of ``instance``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from string import Template
 from typing import Literal
@@ -125,6 +126,13 @@ class Signal:
         A float gives a bool; an array (numpy, or a pandas Series by position) gives a bool array of
         its shape. The one rule for every judge: an invalid value is no data, never evidence.
         """
+        if isinstance(values, (int, float)):  # the instant judge's case, without numpy's per-call cost
+            value = float(values)
+            if not math.isfinite(value):
+                return False
+            if self.domain == "bool":
+                return value in (0.0, 1.0)
+            return value >= 0 and (self.domain != "ratio" or value <= 1)
         array = np.asarray(values, dtype=float)
         with np.errstate(invalid="ignore"):
             ok = np.isfinite(array)
