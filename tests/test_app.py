@@ -238,7 +238,7 @@ def test_release_page_shows_the_gate_checks_the_cli_prints():
                                  capture_output=True, text=True, timeout=120)
         if supply_chain_bucket() == minute:
             break
-        st.cache_data.clear()
+        st.cache_resource.clear()
     assert not app.exception
     checks = app.dataframe[0].value
     cli_checks = json.loads(completed.stdout)["checks"]

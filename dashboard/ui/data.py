@@ -4,6 +4,10 @@ Keys name what identifies the data (the source's identity digest, a time bucket,
 DataFrame, so every session asking the same question shares one answer. Each result carries the
 moment it was read, so a page can say how old it is; every read that reaches a source also notes
 whether it succeeded, for the source status panel (:func:`source_statuses`).
+
+Results are cached as resources, not as data: every session gets the one object, where
+``st.cache_data`` would unpickle a copy per call (at 2,000 nodes, a second of every warm page
+load). The pages treat them as read-only: filters and ``assign`` make new frames, never write back.
 """
 
 from __future__ import annotations
@@ -91,7 +95,7 @@ def _health_source(key: str) -> HealthSource:
     return health_source(settings().prometheus)
 
 
-@st.cache_data(ttl=30, max_entries=64, show_spinner="Evaluating node components…")
+@st.cache_resource(ttl=30, max_entries=64, show_spinner="Evaluating node components…")
 def evaluation(key: str, at_iso: str, cluster: str | None) -> Read:
     """The health evaluation at ``at_iso`` (shared by every session asking for it)."""
     current = settings()
@@ -110,7 +114,7 @@ def supply_chain_bucket(now: datetime | None = None) -> str:
     return demo_supply_chain_moment(now or datetime.now(timezone.utc)).isoformat()
 
 
-@st.cache_data(ttl=SUPPLY_CHAIN_BUCKET_SECONDS, max_entries=8, show_spinner="Reading the supply chain…")
+@st.cache_resource(ttl=SUPPLY_CHAIN_BUCKET_SECONDS, max_entries=8, show_spinner="Reading the supply chain…")
 def supply_chain(key: str, bucket_iso: str) -> Read:
     """Every occurrence of the configured projects (the demo's, built for the bucket's moment)."""
     chain: SupplyChain = read_supply_chain(settings(), now=datetime.fromisoformat(bucket_iso))
@@ -118,7 +122,7 @@ def supply_chain(key: str, bucket_iso: str) -> Read:
     return Read(chain, datetime.now(timezone.utc))
 
 
-@st.cache_data(ttl=SUPPLY_CHAIN_BUCKET_SECONDS, max_entries=8, show_spinner="Judging every release…")
+@st.cache_resource(ttl=SUPPLY_CHAIN_BUCKET_SECONDS, max_entries=8, show_spinner="Judging every release…")
 def releases(key: str, bucket_iso: str) -> Read:
     """The release table of the supply chain read for ``bucket_iso``, gated by the policy."""
     chain: SupplyChain = supply_chain(key, bucket_iso).value
@@ -126,7 +130,7 @@ def releases(key: str, bucket_iso: str) -> Read:
     return Read(table, datetime.now(timezone.utc))
 
 
-@st.cache_data(ttl=300, max_entries=16, show_spinner=False)
+@st.cache_resource(ttl=300, max_entries=16, show_spinner=False)
 def known_clusters(key: str, at_iso: str) -> list[str]:
     """The clusters the health source knows (empty when it cannot be read: the page says why)."""
     try:
@@ -138,7 +142,7 @@ def known_clusters(key: str, at_iso: str) -> list[str]:
     return clusters
 
 
-@st.cache_data(ttl=60, max_entries=32, show_spinner="Judging every step of the range…")
+@st.cache_resource(ttl=60, max_entries=32, show_spinner="Judging every step of the range…")
 def timeline(key: str, start_iso: str, end_iso: str, step_s: int, cluster: str | None) -> Read:
     """The verdict timeline of a range (shared by every session asking for the same range)."""
     try:
@@ -151,7 +155,7 @@ def timeline(key: str, start_iso: str, end_iso: str, step_s: int, cluster: str |
     return Read(frame, datetime.now(timezone.utc))
 
 
-@st.cache_data(ttl=60, max_entries=32, show_spinner="Reading the work signals…")
+@st.cache_resource(ttl=60, max_entries=32, show_spinner="Reading the work signals…")
 def series(key: str, start_iso: str, end_iso: str, step_s: int, cluster: str | None, node: str | None) -> Read:
     """Work-signal series of a range: cluster-wide, or for one node."""
     try:
@@ -165,7 +169,7 @@ def series(key: str, start_iso: str, end_iso: str, step_s: int, cluster: str | N
     return Read(frame, datetime.now(timezone.utc))
 
 
-@st.cache_data(ttl=300, max_entries=256, show_spinner="Reading the cluster around the deploy…")
+@st.cache_resource(ttl=300, max_entries=256, show_spinner="Reading the cluster around the deploy…")
 def around(key: str, cluster: str, deploy_iso: str, window_s: int) -> Read:
     """The cluster's health ``window_s`` before and after one deploy (capped at now)."""
     rules = ImpactRules(window=timedelta(seconds=window_s))
@@ -185,7 +189,7 @@ class ReleaseImpacts:
     error: str | None = None
 
 
-@st.cache_data(ttl=SUPPLY_CHAIN_BUCKET_SECONDS, max_entries=8, show_spinner="Judging the impact of every deploy…")
+@st.cache_resource(ttl=SUPPLY_CHAIN_BUCKET_SECONDS, max_entries=8, show_spinner="Judging the impact of every deploy…")
 def release_impacts(health: str, chain_key: str, bucket_iso: str,
                     window_s: int = int(ImpactRules().window.total_seconds())) -> Read:
     """Every deployment of the supply chain read for ``bucket_iso`` judged as the ``releases``
