@@ -83,10 +83,8 @@ def release_impact(
     window = pd.Timedelta(rules.window)
     after_end = min(deploy + window, pd.Timestamp(now))
     after_over = deploy + window <= pd.Timestamp(now)
-    timeline = timeline[timeline["cluster"] == cluster]
-    nodes = timeline[timeline["scope"] == "node"]
-    before_snapshot = _snapshot(nodes, deploy - window, deploy)
-    after_snapshot = _snapshot(nodes, deploy + pd.Timedelta(microseconds=1), after_end)
+    before_snapshot, after_snapshot = compared_verdicts(timeline, cluster=cluster, deploy_time=deploy_time, now=now,
+                                                        rules=rules)
     transitions = _transitions(before_snapshot, after_snapshot)
     signals = [
         _signal_impact(sig, series, cluster, deploy, window, after_end, rules)
@@ -126,6 +124,18 @@ def release_impact(
         "signals": signals,
         "confounded_by": confounded_by,
     }
+
+
+def compared_verdicts(timeline: pd.DataFrame, *, cluster: str, deploy_time: datetime, now: datetime,
+                      rules: ImpactRules = ImpactRules()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The node verdicts an impact compares: the cluster's at the last step of the window before the
+    deploy, and at the last step of the after-window (capped at now); the rest of the timeline does
+    not count."""
+    deploy = pd.Timestamp(deploy_time)
+    window = pd.Timedelta(rules.window)
+    after_end = min(deploy + window, pd.Timestamp(now))
+    nodes = timeline[(timeline["cluster"] == cluster) & (timeline["scope"] == "node")]
+    return _snapshot(nodes, deploy - window, deploy), _snapshot(nodes, deploy + pd.Timedelta(microseconds=1), after_end)
 
 
 def worst_impact(verdicts: Iterable[str]) -> str | None:

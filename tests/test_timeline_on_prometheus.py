@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 
 from dashboard.catalog import PRESETS, build_queries
+from dashboard.deploy_impact import impact_step, read_around
 from dashboard.health import evaluate
+from dashboard.impact import ImpactRules, release_impact
 from dashboard.sources.demo import DemoSource, Incident, demo_scenario, write_openmetrics
 from dashboard.sources.prometheus import PrometheusSettings, PrometheusSource
 import dashboard.timeline
@@ -196,3 +198,18 @@ def test_signal_series_on_the_real_prometheus_match_the_demo(scenario, prometheu
     wide = signal_series(_source(prometheus), CATALOG, start=start, end=END, step=STEP, cluster="prod")
     errors = wide[(wide["component"] == "kubelet") & (wide["signal"] == "runtime_error_ratio")]["value"]
     assert len(errors) == 7 and ((errors > 0.005) & (errors < 0.05)).all()
+
+
+def test_a_read_around_a_deploy_keeps_only_the_compared_verdicts_and_judges_as_the_whole_timeline(prometheus):
+    deploy, rules, source = RESOLVED.start - timedelta(minutes=6), ImpactRules(), _source(prometheus)
+    around = read_around(source, CATALOG, "prod", deploy, now=END, rules=rules)
+    assert around.error is None
+    assert sorted(around.timeline["time"].unique()) == [pd.Timestamp(deploy), pd.Timestamp(deploy + rules.window)]
+    whole = evaluate_range(source, CATALOG, start=deploy - rules.window, end=deploy + rules.window,
+                           step=impact_step(rules), cluster="prod")
+    assert whole["time"].nunique() == 31
+    judged = {name: release_impact(cluster="prod", deploy_time=deploy, timeline=timeline, series=around.series,
+                                   catalog=CATALOG, now=END, rules=rules)
+              for name, timeline in (("kept", around.timeline), ("whole", whole))}
+    assert judged["kept"] == judged["whole"]
+    assert {(t["node"], t["component"]) for t in judged["kept"]["transitions"]} == {("node-02", "kube-proxy")}
