@@ -115,90 +115,102 @@ def evaluate_range(
     return judge_range(observations, catalog)
 
 
-JUDGED_ROWS_AT_ONCE = 50_000
+JUDGED_ROWS_AT_ONCE = 200_000
 """Observation rows judged together: a long range is judged in blocks of whole steps, so that the
-judge's working arrays stay small next to the observations themselves."""
+judge's working arrays (some 60 bytes a row) stay small next to the observations themselves."""
 
 
 def judge_range(observations: Observations, catalog: Catalog) -> pd.DataFrame:
     """The instant judge's rules over a frame with a ``time`` column, vectorised over (time × node).
 
-    Every row's labels become small integers once (:class:`_Labels`), and each block of steps is
-    judged on integer keys: the Python loops run over the catalog's signals and over the blocks
-    (each step is judged on its own rows, so the blocks change nothing); every step and node is a
-    numpy element.
+    Every label column is ranked once (:class:`_Ranked`), and each block of steps is judged on
+    integer keys: the Python loops run over the catalog's signals and over the blocks (each step
+    is judged on its own rows, so the blocks change nothing); every step and node is a numpy
+    element.
     """
     frame = observations.frame
     if frame.empty:
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
     labels = _Labels.of(frame)
     doubts = {(w.component, w.signal) for w in observations.warnings}
-    by_step = np.argsort(labels.step, kind="stable")  # each step's rows, in the frame's order
-    bounds = np.searchsorted(labels.step[by_step], np.arange(len(labels.steps) + 1))
-    per_block = max(1, len(labels.steps) * JUDGED_ROWS_AT_ONCE // len(frame))
-    blocks = [
-        judged for first in range(0, len(labels.steps), per_block)
-        if (judged := _judge_block(labels, by_step[bounds[first]:bounds[min(first + per_block, len(labels.steps))]],
-                                   catalog, doubts)) is not None
-    ]
+    steps = len(labels.steps)
+    per_block = max(1, steps * JUDGED_ROWS_AT_ONCE // len(frame))
+    blocks = []
+    for first in range(0, steps, per_block):
+        rows = slice(None) if per_block >= steps else np.flatnonzero(
+            (labels.step >= first) & (labels.step < first + per_block))
+        if (judged := _judge_block(labels, rows, catalog, doubts)) is not None:
+            blocks.append(judged)
     return _Judged.concat(blocks).frame(labels) if blocks else pd.DataFrame(columns=TIMELINE_COLUMNS)
 
 
 @dataclass(frozen=True)
-class _Labels:
-    """The observations' labels as integers: each label is its rank among the column's sorted
-    values (so that ordering ranks orders the words), with the words in that order.
+class _Ranked:
+    """One label column as integers: each row's code (a categorical's own, a few bytes a row; -1
+    where missing), each code's rank among the column's words in sorted order (so that ordering
+    ranks orders the words; the missing's rank last, read by code -1), and those words."""
 
-    A missing cluster ranks last (``None``, as pandas sorts it); ``node`` is the key the judge
-    uses, "" for a roll-up's row and for a node row without a node label; the other columns are -1
-    where missing.
+    codes: np.ndarray
+    ranks: np.ndarray
+    words: np.ndarray
+
+    @classmethod
+    def of(cls, column: pd.Series, *, missing: int = -1) -> _Ranked:
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            codes, words = column.cat.codes.to_numpy(), np.asarray(column.cat.categories, dtype=object)
+            order = np.argsort(words, kind="stable")
+        else:
+            codes, words = pd.factorize(column, sort=True)
+            codes, words = codes.astype(_small_int(len(words))), np.asarray(words, dtype=object)
+            order = np.arange(len(words))
+        ranks = np.empty(len(words) + 1, dtype=np.int32)
+        ranks[order] = np.arange(len(words), dtype=np.int32)
+        ranks[-1] = missing
+        return cls(codes, ranks, words[order])
+
+    def at(self, rows: np.ndarray | slice) -> np.ndarray:
+        """The ranks of these rows."""
+        return self.ranks[self.codes[rows]]
+
+    def code(self, word: str) -> int:
+        """The rank of ``word``, or -2, which no row has, when it is not there."""
+        return _code(self.words, word)
+
+
+def _small_int(count: int) -> type:
+    return np.int8 if count < 2**7 else np.int16 if count < 2**15 else np.int32
+
+
+@dataclass(frozen=True)
+class _Labels:
+    """The observations' labels, ranked (:class:`_Ranked`), and each row's step.
+
+    A missing cluster ranks last (``None``, as pandas sorts it); a node rank is the key the judge
+    uses, with "" (rank 0) for a roll-up's row and for a node row without a node label.
     """
 
     step: np.ndarray
-    cluster: np.ndarray
-    node: np.ndarray
-    component: np.ndarray
-    signal: np.ndarray
-    scope: np.ndarray
-    value: np.ndarray
     steps: pd.DatetimeIndex
-    clusters: np.ndarray
-    nodes: np.ndarray
-    components: np.ndarray
-    signal_names: np.ndarray
-    scopes: np.ndarray
+    cluster: _Ranked
+    node: _Ranked
+    component: _Ranked
+    signal: _Ranked
+    scope: _Ranked
+    value: np.ndarray
 
     @classmethod
     def of(cls, frame: pd.DataFrame) -> _Labels:
         step, steps = pd.factorize(frame["time"], sort=True)
-        cluster, clusters = _ranked(frame["cluster"])
-        cluster = np.where(cluster < 0, len(clusters), cluster)
-        component, components = _ranked(frame["component"])
-        signal, signal_names = _ranked(frame["signal"])
-        scope, scopes = _ranked(frame["scope"])
-        node, nodes = _ranked(frame["node"])
-        if not (len(nodes) and nodes[0] == ""):  # "" sorts first
-            node, nodes = node + 1, np.concatenate([np.array([""], dtype=object), nodes])
-        node = np.where((scope == _code(scopes, "node")) & (node >= 0), node, 0)
-        return cls(
-            step.astype(np.int32), cluster, node, component, signal, scope, frame["value"].to_numpy(dtype=float),
-            pd.DatetimeIndex(steps), np.concatenate([clusters, np.array([None], dtype=object)]), nodes,
-            components, signal_names, scopes,
-        )
-
-
-def _ranked(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's label as its rank among the column's values in sorted order (-1 where missing),
-    and those values in that order (a categorical column is ranked through its categories)."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        words = np.asarray(column.cat.categories, dtype=object)
-        order = np.argsort(words, kind="stable")
-        rank = np.empty(len(words) + 1, dtype=np.int32)
-        rank[order] = np.arange(len(words), dtype=np.int32)
-        rank[-1] = -1  # a missing label's code, -1, picks this
-        return rank[column.cat.codes.to_numpy()], words[order]
-    codes, words = pd.factorize(column, sort=True)
-    return codes.astype(np.int32), np.asarray(words, dtype=object)
+        cluster = _Ranked.of(frame["cluster"])
+        cluster = replace(cluster, ranks=np.where(cluster.ranks < 0, len(cluster.words), cluster.ranks),
+                          words=np.concatenate([cluster.words, np.array([None], dtype=object)]))
+        node = _Ranked.of(frame["node"], missing=0)
+        if not (len(node.words) and node.words[0] == ""):  # "" sorts first
+            node = replace(node, ranks=np.where(np.arange(len(node.ranks)) < len(node.words), node.ranks + 1, 0),
+                           words=np.concatenate([np.array([""], dtype=object), node.words]))
+        return cls(step.astype(_small_int(len(steps))), pd.DatetimeIndex(steps), cluster, node,
+                   _Ranked.of(frame["component"]), _Ranked.of(frame["signal"]), _Ranked.of(frame["scope"]),
+                   frame["value"].to_numpy(dtype=float))
 
 
 def _code(words: np.ndarray, word: str) -> int:
@@ -230,13 +242,13 @@ class _Judged:
         verdicts (cluster, its roll-up first, node, component) step after step."""
         order = np.lexsort((self.component, self.node, self.per_node, self.cluster, self.step))
         per_node = self.per_node[order]
-        node = labels.nodes[self.node[order]]
+        node = labels.node.words[self.node[order]]
         node[~per_node] = None
         return pd.DataFrame({
             "time": labels.steps.take(self.step[order]),
-            "cluster": pd.Series(labels.clusters[self.cluster[order]], dtype=object),
+            "cluster": pd.Series(labels.cluster.words[self.cluster[order]], dtype=object),
             "node": pd.Series(node, dtype=object),
-            "component": pd.Series(labels.components[self.component[order]], dtype="str"),
+            "component": pd.Series(labels.component.words[self.component[order]], dtype="str"),
             "scope": pd.Series(np.where(per_node, "node", "cluster"), dtype="str"),
             "verdict": pd.Series(_BY_RANK[self.verdict[order]], dtype="str"),
             "signal": pd.Series(self.signal[order], dtype=object),
@@ -244,20 +256,22 @@ class _Judged:
         }, columns=TIMELINE_COLUMNS)
 
 
-def _judge_block(labels: _Labels, rows: np.ndarray, catalog: Catalog, doubts: set) -> _Judged | None:
+def _judge_block(labels: _Labels, rows: np.ndarray | slice, catalog: Catalog, doubts: set) -> _Judged | None:
     """The verdicts of the steps whose observation rows are ``rows`` (None when nothing is expected)."""
-    first_step = int(labels.step[rows].min())
-    step, cluster, node = labels.step[rows] - first_step, labels.cluster[rows], labels.node[rows]
-    component, signal, scope = labels.component[rows], labels.signal[rows], labels.scope[rows]
-    clusters, nodes = len(labels.clusters), len(labels.nodes)
-    key = (step.astype(np.int64) * clusters + cluster) * nodes + node  # (step, cluster, node) in that order
+    step = labels.step[rows].astype(np.int64)
+    first_step = int(step.min())
+    step -= first_step
+    component, signal, scope = labels.component.at(rows), labels.signal.at(rows), labels.scope.at(rows)
+    node = np.where(scope == labels.scope.code("node"), labels.node.at(rows), 0)
+    clusters, nodes = len(labels.cluster.words), len(labels.node.words)
+    key = (step * clusters + labels.cluster.at(rows)) * nodes + node  # (step, cluster, node) in that order
     measured = _Measured.of(key, component, signal, labels.value[rows], keys=(int(step.max()) + 1) * clusters * nodes,
-                            signal_names=labels.signal_names)
+                            signal_names=labels.signal.words)
     parts = []
     for name, scope_name, expected in _expected_keys(key, component, signal, scope, labels, catalog, nodes):
         signals = [sig for sig in catalog.signals
                    if sig.component == name and (scope_name == "node" or sig.rollup)]
-        code = _code(labels.components, name)
+        code = labels.component.code(name)
         verdict, decided, value = _judge_keys(len(expected), partial(measured.at, expected, code), signals, doubts)
         per_step = clusters * nodes
         parts.append(_Judged(
@@ -306,21 +320,21 @@ def _expected_keys(key: np.ndarray, component: np.ndarray, signal: np.ndarray, s
                    catalog: Catalog, nodes: int) -> list[tuple[str, str, np.ndarray]]:
     """Which (step, cluster, node) keys must have a verdict of each component and scope: the instant
     judge's rules, read from the catalog (``Catalog.expected_on``, ``Catalog.rolls_up``)."""
-    per_node = scope == _code(labels.scopes, "node")
-    inventory = per_node & (component == _code(labels.components, "inventory"))
+    per_node = scope == labels.scope.code("node")
+    inventory = per_node & (component == labels.component.code("inventory"))
     hosting: dict[str, np.ndarray] = {}  # the keys of each host list, found once
     expected = []
     for name, hosts in catalog.expected_on:
         if name not in catalog.components:
             continue
         if hosts not in hosting:
-            alike = [_code(labels.components, c) for c, h in catalog.expected_on if h == hosts]  # on the same nodes
-            listed = inventory & (signal == _code(labels.signal_names, hosts))
+            alike = [labels.component.code(c) for c, h in catalog.expected_on if h == hosts]  # on the same nodes
+            listed = inventory & (signal == labels.signal.code(hosts))
             hosting[hosts] = np.unique(key[listed | (per_node & np.isin(component, alike))])
         if len(hosting[hosts]):
             expected.append((name, "node", hosting[hosts]))
         if catalog.rolls_up(name):
-            rolled = key[(scope == _code(labels.scopes, "cluster")) & (component == _code(labels.components, name))]
+            rolled = key[(scope == labels.scope.code("cluster")) & (component == labels.component.code(name))]
             steps_and_clusters = np.unique(np.concatenate([hosting[hosts] // nodes, rolled // nodes]))
             if len(steps_and_clusters):
                 expected.append((name, "cluster", steps_and_clusters * nodes))  # node "" ranks 0
