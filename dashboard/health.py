@@ -51,10 +51,11 @@ def judge(observations: Observations, catalog: Catalog) -> pd.DataFrame:
     """Verdicts for every expected (node, component), plus the cluster-wide DNS roll-up."""
     # Labels as objects: iterating a pandas string column costs far more per element.
     frame = observations.frame.astype({column: object for column in LABEL_COLUMNS})
+    labelled = zip(frame["cluster"], frame["node"], frame["component"], frame["signal"], frame["scope"],
+                   frame["value"].tolist())
     values = {
         (cluster, node if scope == "node" else None, component, signal): value
-        for cluster, node, component, signal, scope, value in zip(*(frame[c] for c in LABEL_COLUMNS),
-                                                                  frame["value"].tolist())
+        for cluster, node, component, signal, scope, value in labelled
     }
     doubts: dict[tuple[str, str], str] = {}
     for warning in observations.warnings:

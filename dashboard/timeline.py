@@ -174,7 +174,8 @@ class _Ranked:
 
     def code(self, word: str) -> int:
         """The rank of ``word``, or -2, which no row has, when it is not there."""
-        return _code(self.words, word)
+        at = int(np.searchsorted(self.words, word)) if len(self.words) and isinstance(self.words[0], str) else 0
+        return at if at < len(self.words) and self.words[at] == word else -2
 
 
 def _small_int(count: int) -> type:
@@ -225,12 +226,6 @@ def _step_codes(times: pd.Series) -> tuple[np.ndarray, pd.DatetimeIndex]:
     return step, steps
 
 
-def _code(words: np.ndarray, word: str) -> int:
-    """The rank of ``word`` among ``words`` (sorted), or -2, which no row has, when it is not there."""
-    at = int(np.searchsorted(words, word)) if len(words) and isinstance(words[0], str) else 0
-    return at if at < len(words) and words[at] == word else -2
-
-
 @dataclass(frozen=True)
 class _Judged:
     """Verdicts as arrays: each row's step, cluster and node ranks (as :class:`_Labels`), whether it
@@ -278,14 +273,13 @@ def _judge_block(labels: _Labels, rows: np.ndarray | slice, catalog: Catalog, do
     clusters, nodes = len(labels.cluster.words), len(labels.node.words)
     key = (step * clusters + labels.cluster.at(rows)) * nodes + node  # (step, cluster, node) in that order
     measured = _Measured.of(key, component, signal, labels.value[rows], keys=(int(step.max()) + 1) * clusters * nodes,
-                            signal_names=labels.signal.words)
-    parts = []
+                            signals=labels.signal)
+    per_step, parts = clusters * nodes, []
     for name, scope_name, expected in _expected_keys(key, component, signal, scope, labels, catalog, nodes):
         signals = [sig for sig in catalog.signals
                    if sig.component == name and (scope_name == "node" or sig.rollup)]
         code = labels.component.code(name)
         verdict, decided, value = _judge_keys(len(expected), partial(measured.at, expected, code), signals, doubts)
-        per_step = clusters * nodes
         parts.append(_Judged(
             expected // per_step + first_step, expected // nodes % clusters, expected % nodes,
             np.full(len(expected), scope_name == "node"), np.full(len(expected), code, dtype=np.int32),
@@ -302,23 +296,23 @@ class _Measured:
     combined: np.ndarray
     values: np.ndarray
     keys: int
-    signal_names: np.ndarray
+    signals: _Ranked
 
     @classmethod
     def of(cls, key: np.ndarray, component: np.ndarray, signal: np.ndarray, value: np.ndarray, *, keys: int,
-           signal_names: np.ndarray) -> _Measured:
+           signals: _Ranked) -> _Measured:
         named = (component >= 0) & (signal >= 0)
-        combined = (component[named].astype(np.int64) * len(signal_names) + signal[named]) * keys + key[named]
+        combined = (component[named].astype(np.int64) * len(signals.words) + signal[named]) * keys + key[named]
         unique, first_from_end = np.unique(combined[::-1], return_index=True)
-        return cls(unique, value[named][len(combined) - 1 - first_from_end], keys, signal_names)
+        return cls(unique, value[named][len(combined) - 1 - first_from_end], keys, signals)
 
     def at(self, keys: np.ndarray, component: int, signal_name: str) -> tuple[np.ndarray, np.ndarray]:
         """The value of ``signal_name`` sent for each of ``keys`` (sorted) of a component, and
         whether one was (NaN and False where not)."""
-        signal = _code(self.signal_names, signal_name)
+        signal = self.signals.code(signal_name)
         if component < 0 or signal < 0:
             return np.full(len(keys), np.nan), np.zeros(len(keys), dtype=bool)
-        base = (component * len(self.signal_names) + signal) * self.keys
+        base = (component * len(self.signals.words) + signal) * self.keys
         low, high = np.searchsorted(self.combined, [base, base + self.keys])
         sent_keys, sent = self.combined[low:high] - base, self.values[low:high]
         if not len(sent_keys):

@@ -75,7 +75,6 @@ def observation_frame(rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
-
 def label_codes(labels: Sequence[str | None]) -> tuple[np.ndarray, pd.Index]:
     """The labels of a range frame's series as codes into sorted categories (-1 for None), for a
     categorical label column (``pd.Categorical.from_codes``) with a code per row.
